@@ -1,0 +1,1 @@
+"""Analysis of the flat results table. Imports nothing else of Pursuit."""

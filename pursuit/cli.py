@@ -1,0 +1,324 @@
+"""The ``pursuit`` command: a thin face over the library.
+
+Exit status: 0 done, 1 a run or store failed, 2 bad input (a goal file, an option).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from importlib import resources
+from pathlib import Path
+from typing import Annotated, Any
+
+import optuna
+import typer
+from rich.console import Console
+from rich.live import Live
+from rich.progress_bar import ProgressBar
+from rich.table import Table
+from rich.text import Text
+
+from pursuit.analysis.stats import Leaderboard
+from pursuit.exceptions import GoalError, PursuitError
+from pursuit.goal import load_goal
+from pursuit.loop import Progress, run as run_goal
+from pursuit.results import Results
+from pursuit.results import open as open_results
+from pursuit.store import resolve_url
+
+app = typer.Typer(help="Pursuit: goal-driven research. Baselines first, then search, "
+                       "with honest intervals.", no_args_is_help=True,
+                  pretty_exceptions_enable=False, add_completion=False)
+out = Console()
+err = Console(stderr=True)
+
+StoreOption = Annotated[str | None, typer.Option(
+    "--store", help="Results store URL or SQLite path [default: $PURSUIT_STORE or ./pursuit.db]")]
+GoalOption = Annotated[str | None, typer.Option(
+    "--goal", help="Which goal in the store (needed when it holds several).")]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+
+SAMPLERS = {"tpe": optuna.samplers.TPESampler, "random": optuna.samplers.RandomSampler,
+            "cmaes": optuna.samplers.CmaEsSampler, "qmc": optuna.samplers.QMCSampler,
+            "gp": optuna.samplers.GPSampler}
+
+
+def main() -> None:
+    try:
+        app()
+    except GoalError as error:
+        err.print(f"[bold red]error:[/] {error}", highlight=False)
+        sys.exit(2)
+    except PursuitError as error:
+        err.print(f"[bold red]error:[/] {error}", highlight=False)
+        sys.exit(1)
+
+
+@app.command()
+def init(directory: Annotated[Path, typer.Argument(help="Folder to create.")]) -> None:
+    """Write DIRECTORY/goal.yaml and DIRECTORY/methods.py, commented, ready to run."""
+    if directory.exists() and any(directory.iterdir()):
+        err.print(f"[bold red]error:[/] {directory} exists and is not empty")
+        raise typer.Exit(2)
+    directory.mkdir(parents=True, exist_ok=True)
+    templates = resources.files("pursuit") / "templates"
+    name = "".join(c if c.isalnum() or c in "_-." else "-" for c in directory.name) or "goal"
+    (directory / "goal.yaml").write_text(
+        (templates / "goal.yaml").read_text().replace("{name}", name))
+    (directory / "methods.py").write_text((templates / "methods.py").read_text())
+    out.print(f"wrote {directory / 'goal.yaml'} and {directory / 'methods.py'}\n"
+              f"next: pursuit run {directory / 'goal.yaml'}")
+
+
+@app.command()
+def run(goal_file: Annotated[Path, typer.Argument(help="The goal's YAML file.")],
+        store: StoreOption = None,
+        workers: Annotated[int | None, typer.Option(
+            help="Worker processes [default: one per core].", min=1)] = None,
+        inline: Annotated[bool, typer.Option(
+            help="Run trials in this process, one at a time (for debugging).")] = False,
+        sampler: Annotated[str, typer.Option(
+            help=f"Optuna sampler: {', '.join(SAMPLERS)}.")] = "tpe",
+        seed: Annotated[int, typer.Option(help="Seed of the sampler.")] = 0,
+        workdir: Annotated[Path, typer.Option(
+            help="Where trials keep their files.")] = Path("pursuit-work")) -> None:
+    """Run a goal: baselines over seeds, dial search, confirmation; resumes where it stopped."""
+    if sampler not in SAMPLERS:
+        err.print(f"[bold red]error:[/] --sampler must be one of {', '.join(SAMPLERS)}, "
+                  f"got {sampler!r}")
+        raise typer.Exit(2)
+    goal = load_goal(goal_file)
+    url = resolve_url(store)
+    view = _LiveView()
+    with Live(view.render(), console=out, refresh_per_second=8, transient=False) as live:
+        def show(progress: Progress) -> None:
+            view.progress = progress
+            live.update(view.render())
+
+        try:
+            summaries = run_goal(goal, url, "inline" if inline else None, workers=workers,
+                                 sampler=SAMPLERS[sampler](seed=seed), workdir=workdir,
+                                 on_progress=show, log=view.log)
+        except KeyboardInterrupt:
+            live.stop()
+            err.print("interrupted: running trials were marked preempted; run the same "
+                      "command again to resume")
+            raise typer.Exit(130) from None
+    out.print()
+    for summary in summaries:
+        out.print(f"[bold]{summary.goal}[/]: {summary.reason} "
+                  f"({summary.trials} trials, {summary.wall_seconds:.1f} s)", highlight=False)
+    with open_results(url) as results:
+        _print_leaderboard(results, goal.name)
+
+
+@app.command()
+def status(store: StoreOption = None, goal: GoalOption = None, json_: JsonOption = False
+           ) -> None:
+    """Stage, budget spent, best claim against the target, running and failed trials."""
+    with open_results(store) as results:
+        record = results.goal(goal)
+        reports = [_status(results, g.name) for g in [record, *results.subgoals(record)]]
+    if json_:
+        print(json.dumps(_jsonable(reports if len(reports) > 1 else reports[0]), indent=2))
+        return
+    for report in reports:
+        _print_status(report)
+
+
+@app.command()
+def leaderboard(store: StoreOption = None, goal: GoalOption = None, json_: JsonOption = False
+                ) -> None:
+    """Methods and configurations with 95% intervals, compared with the best baseline."""
+    with open_results(store) as results:
+        if json_:
+            record = results.goal(goal)
+            boards = {g.name: _board_dict(results.leaderboard(g.name))
+                      for g in [record, *results.subgoals(record)]}
+            print(json.dumps(_jsonable(boards), indent=2))
+            return
+        _print_leaderboard(results, goal)
+
+
+@app.command()
+def export(output: Annotated[Path, typer.Option("-o", "--output", help="File to write.")],
+           store: StoreOption = None, goal: GoalOption = None,
+           format: Annotated[str, typer.Option(help="csv or parquet.")] = "csv") -> None:
+    """Write the flat results table (one row per trial) as CSV or Parquet."""
+    if format not in ("csv", "parquet"):
+        err.print(f"[bold red]error:[/] --format must be csv or parquet, got {format!r}")
+        raise typer.Exit(2)
+    with open_results(store) as results:
+        frame = results.results(goal)
+    if format == "csv":
+        frame.to_csv(output, index=False)
+    else:
+        try:
+            frame.to_parquet(output, index=False)
+        except ImportError:
+            err.print("[bold red]error:[/] Parquet needs pyarrow: pip install 'pursuit[parquet]'")
+            raise typer.Exit(1) from None
+    out.print(f"wrote {len(frame)} trials to {output}")
+
+
+# ---------------------------------------------------------------------------- rendering
+def _fmt(value: Any, digits: int = 4) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "—"
+    if isinstance(value, float):
+        return f"{value:.{digits}g}"
+    return str(value)
+
+
+def _config_text(config: str | None) -> str:
+    if not config:
+        return "—"
+    return " ".join(f"{k}={_fmt(v, 3)}" for k, v in json.loads(config).items()) or "(no dials)"
+
+
+def _interval(lo: float, hi: float) -> str:
+    return "—" if math.isnan(lo) else f"[{_fmt(lo)}, {_fmt(hi)}]"
+
+
+def _status(results: Results, name: str) -> dict[str, Any]:
+    record = results.goal(name)
+    frame = results.results(name)
+    board = results.leaderboard(name)
+    spec = record.spec
+    counts = frame["state"].value_counts().to_dict() if len(frame) else {}
+    stage = frame["stage"].iloc[-1] if len(frame) else "not started"
+    failed = frame[frame["state"] == "failed"] if len(frame) else frame
+    running = frame[frame["state"] == "running"] if len(frame) else frame
+    return {
+        "goal": record.name, "statement": spec.get("statement", ""), "metric": spec["metric"],
+        "direction": spec["direction"], "target": spec.get("target"), "stage": stage,
+        "budget": spec.get("budget", {}),
+        "trials": {state: int(counts.get(state, 0)) for state in
+                   ("completed", "pruned", "failed", "running", "preempted")},
+        "trials_total": int(len(frame)),
+        "compute_seconds": board.progress["compute_seconds"],
+        "best": {k: board.progress[k] for k in ("best_method", "best_config", "best_n",
+                                                 "best_mean", "best_lo", "best_hi")},
+        "gap": board.progress["gap"], "reached": board.progress["reached"],
+        "running": [{"trial_id": int(r.trial_id), "method": r.method, "stage": r.stage}
+                    for r in running.itertuples()],
+        "failed": [{"trial_id": int(r.trial_id), "method": r.method,
+                    "error": (r.error or "").strip().splitlines()[-1:] or [""]}
+                   for r in failed.itertuples()],
+    }
+
+
+def _print_status(report: dict[str, Any]) -> None:
+    budget = report["budget"]
+    out.print(f"[bold]{report['goal']}[/] — {report['statement']}".rstrip(" —"),
+              highlight=False)
+    out.print(f"  {report['metric']} ({report['direction']}), target {_fmt(report['target'])}; "
+              f"stage: {report['stage']}", highlight=False)
+    spent = f"{report['trials_total']}" + (f"/{budget['max_trials']}"
+                                          if budget.get("max_trials") else "")
+    out.print(f"  budget: {spent} trials, {report['compute_seconds']:.1f} compute s"
+              + (f"/{budget['compute_seconds']:g}" if budget.get("compute_seconds") else ""),
+              highlight=False)
+    t = report["trials"]
+    out.print(f"  trials: {t['completed']} completed, {t['pruned']} pruned, "
+              f"{t['failed']} failed, {t['running']} running, {t['preempted']} preempted",
+              highlight=False)
+    best = report["best"]
+    if best["best_method"] is None:
+        out.print("  best: no configuration has the full seed count yet")
+    else:
+        verdict = "[green]target reached[/]" if report["reached"] else (
+            f"gap to target {_fmt(report['gap'])}" if report["target"] is not None else "")
+        out.print(f"  best: {best['best_method']} {best['best_config']}: "
+                  f"{_fmt(best['best_mean'])} {_interval(best['best_lo'], best['best_hi'])} "
+                  f"over {best['best_n']} seeds; {verdict}", highlight=False)
+    for row in report["failed"][-5:]:
+        out.print(f"  [red]failed[/] trial {row['trial_id']} ({row['method']}): "
+                  f"{row['error'][0][:160]}", highlight=False)
+
+
+def _print_leaderboard(results: Results, goal: str | None) -> None:
+    record = results.goal(goal)
+    for child in [record, *results.subgoals(record)]:
+        board = results.leaderboard(child.name)
+        spec = child.spec
+        title = f"{child.name}: {spec['metric']} ({spec['direction']}), mean over seeds " \
+                f"with 95% interval"
+        table = Table(title=title, title_justify="left")
+        for column in ("method", "n", "mean", "95% interval", "Δ vs best baseline [95%]",
+                       "p (Holm)", "verdict", "trials (failed)", "best configuration"):
+            table.add_column(column, overflow="fold")
+        for row in board.methods.itertuples():
+            diff = "—" if math.isnan(row.diff) else \
+                f"{row.diff:+.3g} {_interval(row.diff_lo, row.diff_hi)}"
+            table.add_row(row.method + (" (baseline)" if row.baseline else ""), str(row.n),
+                          _fmt(row.mean), _interval(row.lo, row.hi), diff,
+                          _fmt(row.p_holm, 2), row.verdict, f"{row.trials} ({row.failed})",
+                          _config_text(row.config))
+        out.print(table)
+        sources = [f"{r.method}: {r.source}" for r in board.methods.itertuples() if r.source]
+        if sources:
+            out.print("sources: " + "; ".join(sources), highlight=False, style="dim")
+        p = board.progress
+        if p["best_method"] is None:
+            out.print(f"target {_fmt(p['target'])}: no configuration has {p['seeds']} "
+                      f"completed seeds yet", highlight=False)
+        else:
+            state = "reached" if p["reached"] else "not reached"
+            out.print(f"target {_fmt(p['target'])}: {state}; best claim {p['best_method']} "
+                      f"{_fmt(p['best_mean'])} {_interval(p['best_lo'], p['best_hi'])} over "
+                      f"{p['best_n']} seeds; {p['trials']} trials, "
+                      f"{p['compute_seconds']:.1f} compute s", highlight=False)
+
+
+def _board_dict(board: Leaderboard) -> dict[str, Any]:
+    return {"methods": board.methods.to_dict(orient="records"),
+            "configs": board.configs.to_dict(orient="records"), "progress": board.progress}
+
+
+def _jsonable(value: Any) -> Any:
+    """NaN and ±inf become null: JSON has no such numbers, and scripts must not guess."""
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if hasattr(value, "item") and not isinstance(value, str):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+class _LiveView:
+    def __init__(self) -> None:
+        self.progress: Progress | None = None
+        self.lines: list[str] = []
+
+    def log(self, line: str) -> None:
+        self.lines = [*self.lines[-4:], line]
+
+    def render(self) -> Any:
+        table = Table.grid(padding=(0, 1))
+        p = self.progress
+        if p is None:
+            table.add_row(Text("starting workers…"))
+            return table
+        table.add_row(Text(f"{p.goal}", style="bold"), Text(f"stage: {p.stage}"))
+        table.add_row(Text("budget"), ProgressBar(total=1.0, completed=p.budget_fraction,
+                                                  width=40))
+        trials = f"{p.trials}" + (f"/{p.max_trials}" if p.max_trials else "")
+        table.add_row(Text("trials"), Text(
+            f"{trials} — {p.completed} done, {p.running} running, {p.pruned} pruned, "
+            f"{p.failed} failed; {p.wall_seconds:.0f} s"))
+        if p.best_method is None:
+            best = "no claim over all seeds yet"
+        else:
+            interval = "" if math.isnan(p.best_lo) else f" [{p.best_lo:.4g}, {p.best_hi:.4g}]"
+            best = f"{p.best_method} {p.best_mean:.4g}{interval} over {p.best_n} seeds"
+        target = "" if p.target is None else f"  (target {p.target:g})"
+        table.add_row(Text("best"), Text(best + target))
+        for line in self.lines:
+            table.add_row(Text(""), Text(line, style="dim"))
+        return table

@@ -1,0 +1,7 @@
+"""Executors: where trials run. ``ProcessExecutor`` is the default."""
+
+from pursuit.execution._base import Executor, Sink
+from pursuit.execution._inline import InlineExecutor
+from pursuit.execution._processes import ProcessExecutor
+
+__all__ = ["Executor", "InlineExecutor", "ProcessExecutor", "Sink"]

@@ -1,0 +1,228 @@
+"""Goals: the number a piece of research is after, and the budget it may spend.
+
+A goal comes from YAML (``load_goal``) or from Python (``Goal(...)``); both are
+validated by the same pydantic model. Errors from a file name the file, the line
+and the field, say what was expected and what was found.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import (BaseModel, ConfigDict, Field, PrivateAttr, ValidationError,
+                      field_validator, model_validator)
+
+from pursuit.exceptions import DialError, GoalError, MethodError
+from pursuit.methods import Method, load_method
+
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$"
+
+
+class Budget(BaseModel):
+    """What a goal may spend; any subset. With none given, 100 trials."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_trials: int | None = Field(default=None, gt=0, le=10_000_000)
+    compute_seconds: float | None = Field(default=None, gt=0, allow_inf_nan=False)
+    wall_seconds: float | None = Field(default=None, gt=0, allow_inf_nan=False)
+
+    @model_validator(mode="after")
+    def _default_trials(self) -> Budget:
+        if self.max_trials is None and self.compute_seconds is None and self.wall_seconds is None:
+            self.max_trials = 100
+        return self
+
+
+class MethodSpec(BaseModel):
+    """One method of a goal: an entry point, or a Method object from Python."""
+
+    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
+
+    entry: str | None = Field(default=None, pattern=r"^[\w.]+:[\w.]+$")
+    name: str | None = Field(default=None, pattern=NAME_PATTERN)
+    dials: dict[str, Any] = Field(default_factory=dict)
+    search: bool = True
+    method: Method | None = Field(default=None, exclude=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_shorthand(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return {"entry": value}
+        if isinstance(value, Method):
+            return {"method": value}
+        return value
+
+    @model_validator(mode="after")
+    def _one_source(self) -> MethodSpec:
+        if (self.entry is None) == (self.method is None):
+            raise ValueError("give exactly one of 'entry' (module:function) or a Method object")
+        return self
+
+    def resolve(self, base_dir: Path | None) -> Method:
+        """Import the method and apply the goal's overrides (its name, its default dials)."""
+        loaded = self.method if self.method is not None else load_method(
+            self.entry or "", base_dir=base_dir)
+        if self.name is not None:
+            loaded = loaded.__class__(**{**loaded.__dict__, "name": self.name})
+        return loaded.with_defaults(self.dials) if self.dials else loaded
+
+
+class Goal(BaseModel):
+    """A metric, a direction, a target, a budget, the methods to try, and sub-goals."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(pattern=NAME_PATTERN)
+    statement: str = ""
+    metric: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_.-]{0,99}$")
+    direction: Literal["minimize", "maximize"]
+    target: float | None = Field(default=None, allow_inf_nan=False)
+    budget: Budget = Field(default_factory=Budget)
+    seeds: int = Field(default=3, ge=1, le=100)
+    trial_timeout: float | None = Field(default=None, gt=0, allow_inf_nan=False)
+    methods: list[MethodSpec] = Field(min_length=1)
+    subgoals: list[Goal] = Field(default_factory=list)
+
+    _base_dir: Path | None = PrivateAttr(default=None)
+    _resolved: list[Method] | None = PrivateAttr(default=None)
+
+    @field_validator("subgoals", mode="before")
+    @classmethod
+    def _subgoals_inherit(cls, value: Any, info: Any) -> Any:
+        # A sub-goal shares its parent's direction, seeds, budget and timeout unless it says otherwise.
+        if not isinstance(value, list):
+            return value
+        inherited = {k: info.data[k] for k in ("direction", "seeds", "budget", "trial_timeout")
+                     if k in info.data}
+        return [{**inherited, **item} if isinstance(item, dict) else item for item in value]
+
+    def resolved_methods(self) -> list[Method]:
+        """The goal's methods, imported and checked (cached)."""
+        if self._resolved is None:
+            methods = [spec.resolve(self._base_dir) for spec in self.methods]
+            names = [m.name for m in methods]
+            duplicate = next((n for n in names if names.count(n) > 1), None)
+            if duplicate is not None:
+                raise GoalError(f"two methods are named {duplicate!r}; give one a 'name:'",
+                                field="methods")
+            self._resolved = methods
+        return self._resolved
+
+    def searchable(self, method: Method) -> bool:
+        spec = self.methods[self.resolved_methods().index(method)]
+        return spec.search and bool(method.dials)
+
+    def better(self, a: float, b: float) -> bool:
+        """Whether value ``a`` beats ``b`` in this goal's direction."""
+        return a > b if self.direction == "maximize" else a < b
+
+    def reached(self, value: float) -> bool:
+        if self.target is None or math.isnan(value):
+            return False
+        return value >= self.target if self.direction == "maximize" else value <= self.target
+
+    def spec(self) -> dict[str, Any]:
+        """A JSON-ready description, stored with the goal's results."""
+        data = self.model_dump(mode="json", exclude={"subgoals", "methods"})
+        data["methods"] = [{"name": m.name, "entry": m.entry, "source": m.source,
+                            "baseline": m.baseline, "search": self.searchable(m),
+                            "defaults": m.defaults()} for m in self.resolved_methods()]
+        return data
+
+
+def load_goal(path: str | Path) -> Goal:
+    """Read and check a goal file; import its methods. Raises GoalError naming the line."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as error:
+        raise GoalError(f"cannot read the goal file: {error.strerror}", file=str(path)) from None
+    return parse_goal(text, file=str(path), base_dir=path.resolve().parent)
+
+
+def parse_goal(text: str, *, file: str = "<goal>", base_dir: Path | None = None) -> Goal:
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        problem = getattr(error, "problem", None) or str(error)
+        context, context_mark = getattr(error, "context", None), getattr(error, "context_mark", None)
+        if context and context_mark:
+            problem += f" ({context} on line {context_mark.line + 1})"
+        raise GoalError(f"not valid YAML: {problem}", file=file,
+                        line=mark.line + 1 if mark else None) from None
+    if root is not None:
+        _refuse_duplicate_keys(root, file)
+    if not isinstance(data, dict):
+        raise GoalError(f"a goal file must be a mapping of fields (name, metric, ...), "
+                        f"found {type(data).__name__}", file=file, line=1)
+    try:
+        goal = Goal.model_validate(data)
+    except ValidationError as error:
+        first = error.errors()[0]
+        loc = tuple(first["loc"])
+        field = ".".join(str(p) for p in loc) or "(top level)"
+        found = first.get("input")
+        found_text = "nothing" if first["type"] == "missing" else f"{found!r}"
+        raise GoalError(f"field '{field}': {first['msg']} (found {found_text})", file=file,
+                        line=_line_of(root, loc), field=field) from None
+    goal._base_dir = base_dir
+    _resolve_all(goal, file, root, ("methods",))
+    return goal
+
+
+def _resolve_all(goal: Goal, file: str, root: yaml.Node | None, at: tuple[Any, ...]) -> None:
+    for index, spec in enumerate(goal.methods):
+        try:
+            spec.resolve(goal._base_dir)
+        except (MethodError, DialError) as error:
+            raise GoalError(str(error), file=file, line=_line_of(root, (*at, index)),
+                            field=".".join(str(p) for p in (*at, index))) from None
+    try:
+        goal.resolved_methods()
+    except GoalError as error:
+        raise GoalError(str(error), file=file, line=_line_of(root, at), field="methods") from None
+    for index, sub in enumerate(goal.subgoals):
+        sub._base_dir = goal._base_dir
+        _resolve_all(sub, file, root, (*at[:-1], "subgoals", index, "methods"))
+
+
+def _line_of(root: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:
+    """The 1-based line of the deepest node on ``loc`` that exists in the YAML tree."""
+    node = root
+    line = node.start_mark.line + 1 if node is not None else None
+    for part in loc:
+        child = None
+        if isinstance(node, yaml.MappingNode):
+            child = next((v for k, v in node.value if k.value == part), None)
+            if child is not None:
+                key = next(k for k, v in node.value if v is child)
+                line = key.start_mark.line + 1
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int):
+            if part < len(node.value):
+                child = node.value[part]
+                line = child.start_mark.line + 1
+        if child is None:
+            break
+        node = child
+    return line
+
+
+def _refuse_duplicate_keys(node: yaml.Node, file: str) -> None:
+    if isinstance(node, yaml.MappingNode):
+        seen: set[str] = set()
+        for key, value in node.value:
+            if key.value in seen:
+                raise GoalError(f"field '{key.value}' appears twice", file=file,
+                                line=key.start_mark.line + 1, field=str(key.value))
+            seen.add(key.value)
+            _refuse_duplicate_keys(value, file)
+    elif isinstance(node, yaml.SequenceNode):
+        for item in node.value:
+            _refuse_duplicate_keys(item, file)

@@ -1,0 +1,102 @@
+"""The one flat results table, and a read-only view of a store: ``pursuit.open(url)``.
+
+Columns of ``results()``, one row per trial: ``trial_id, goal, method, baseline,
+source, stage, seed, state, attempt, config, dial.<name>..., <metric>...,
+cost.wall_seconds, cost.cpu_seconds, cost.<name>..., error``. NaN stays NaN.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pandas as pd
+
+from pursuit.analysis.stats import Leaderboard, leaderboard
+from pursuit.exceptions import PursuitError
+from pursuit.store import GoalRecord, Store, TrialRecord, open_store
+
+BASE_COLUMNS = ["trial_id", "goal", "method", "baseline", "source", "stage", "seed", "state",
+                "attempt", "config"]
+
+
+def results_frame(goal: GoalRecord, trials: list[TrialRecord]) -> pd.DataFrame:
+    methods = {m["name"]: m for m in goal.spec.get("methods", [])}
+    rows = []
+    for t in trials:
+        info = methods.get(t.method, {})
+        row: dict[str, Any] = {
+            "trial_id": t.id, "goal": goal.name, "method": t.method,
+            "baseline": bool(info.get("baseline", False)), "source": info.get("source"),
+            "stage": t.stage, "seed": t.seed, "state": t.state.value, "attempt": t.attempt,
+            "config": t.config}
+        row.update({f"dial.{k}": v for k, v in t.dials.items()})
+        row.update(t.values)
+        row["cost.wall_seconds"] = t.wall_seconds if t.wall_seconds is not None else math.nan
+        row["cost.cpu_seconds"] = t.cpu_seconds if t.cpu_seconds is not None else math.nan
+        row.update({f"cost.{k}": v for k, v in t.costs.items()})
+        row["error"] = t.error
+        rows.append(row)
+    frame = pd.DataFrame(rows)
+    if frame.empty:
+        frame = pd.DataFrame(columns=[*BASE_COLUMNS, goal.spec.get("metric", "value"),
+                                      "cost.wall_seconds", "cost.cpu_seconds", "error"])
+    metric = goal.spec.get("metric")
+    if metric and metric not in frame:
+        frame[metric] = math.nan
+    return frame
+
+
+class Results:
+    """A read-only view of the goals and trials in a store."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def goals(self) -> list[GoalRecord]:
+        return self.store.goals()
+
+    def goal(self, name: str | None = None) -> GoalRecord:
+        """The named goal; without a name, the only top-level goal in the store."""
+        goals = self.store.goals()
+        if name is not None:
+            for goal in goals:
+                if goal.name == name:
+                    return goal
+            raise PursuitError(f"no goal named {name!r} in {self.store.url}; it holds "
+                               f"{[g.name for g in goals] or 'no goals'}")
+        top = [g for g in goals if g.parent_id is None]
+        if len(top) == 1:
+            return top[0]
+        if not top:
+            raise PursuitError(f"{self.store.url} holds no goals yet; run one first")
+        raise PursuitError(f"{self.store.url} holds several goals "
+                           f"({', '.join(g.name for g in top)}); name one with --goal")
+
+    def subgoals(self, goal: GoalRecord) -> list[GoalRecord]:
+        return [g for g in self.store.goals() if g.parent_id == goal.id]
+
+    def results(self, goal: str | None = None) -> pd.DataFrame:
+        record = self.goal(goal)
+        return results_frame(record, self.store.trials(record.id))
+
+    def leaderboard(self, goal: str | None = None) -> Leaderboard:
+        record = self.goal(goal)
+        spec = record.spec
+        return leaderboard(self.results(record.name), metric=spec["metric"],
+                           direction=spec["direction"], target=spec.get("target"),
+                           seeds=spec.get("seeds", 3))
+
+    def close(self) -> None:
+        self.store.close()
+
+    def __enter__(self) -> Results:
+        return self
+
+    def __exit__(self, *_: Any) -> None:
+        self.close()
+
+
+def open(url: str | None = None) -> Results:  # noqa: A001 - mirrors pursuit.open(url)
+    """Open the store at ``url`` (default: $PURSUIT_STORE, else ./pursuit.db) for reading."""
+    return Results(open_store(url))

@@ -1,0 +1,78 @@
+"""Dial search through Optuna's ask/tell: Optuna proposes, Pursuit runs and records.
+
+Each method has its own in-memory Optuna study, rebuilt from Pursuit's store when an
+engine starts, so any Optuna sampler and pruner plug in while the store stays the
+one source of truth.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Mapping
+
+import optuna
+
+from pursuit.dials import Value
+from pursuit.methods import Method
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
+class MethodSearch:
+    """The search over one method's dials."""
+
+    def __init__(self, method: Method, direction: str, sampler: optuna.samplers.BaseSampler,
+                 pruner: optuna.pruners.BasePruner) -> None:
+        self.method = method
+        self._distributions = {name: dial.distribution() for name, dial in method.dials.items()}
+        # Each method gets its own copy: samplers keep state about the study they serve.
+        self._study = optuna.create_study(direction=direction, sampler=copy.deepcopy(sampler),
+                                          pruner=copy.deepcopy(pruner))
+        self._steps: dict[int, set[int]] = {}
+
+    def record(self, dials: Mapping[str, Value], value: float | None, state: str) -> None:
+        """Tell the study about a trial that ran before (a baseline, or an earlier engine's)."""
+        states = {"completed": optuna.trial.TrialState.COMPLETE,
+                  "pruned": optuna.trial.TrialState.PRUNED,
+                  "failed": optuna.trial.TrialState.FAIL}
+        finite = value is not None and math.isfinite(value)
+        optuna_state = states[state] if state != "completed" or finite else states["failed"]
+        params = {k: v for k, v in dials.items() if k in self._distributions}
+        self._study.add_trial(optuna.trial.create_trial(
+            params=params, distributions=self._distributions, state=optuna_state,
+            value=value if optuna_state is optuna.trial.TrialState.COMPLETE else None))
+
+    def ask(self, dials: Mapping[str, Value] | None = None) -> tuple[optuna.Trial, dict[str, Value]]:
+        """A new configuration (or the given one again, for a re-run), as Optuna's trial."""
+        if dials is not None:
+            self._study.enqueue_trial(dict(dials), skip_if_exists=False)
+        trial = self._study.ask(self._distributions)
+        values = self.method.validate(trial.params)
+        return trial, values
+
+    def report(self, trial: optuna.Trial, step: int, value: float) -> None:
+        seen = self._steps.setdefault(trial.number, set())
+        if step not in seen and not math.isnan(value):
+            seen.add(step)
+            trial.report(value, step)
+
+    def should_prune(self, trial: optuna.Trial) -> bool:
+        return trial.should_prune()
+
+    def tell(self, trial: optuna.Trial, state: str, value: float | None) -> None:
+        self._steps.pop(trial.number, None)
+        if state == "completed" and value is not None and math.isfinite(value):
+            self._study.tell(trial, value)
+        elif state == "pruned":
+            self._study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+        else:
+            self._study.tell(trial, state=optuna.trial.TrialState.FAIL)
+
+
+def default_sampler(seed: int = 0) -> optuna.samplers.BaseSampler:
+    return optuna.samplers.TPESampler(seed=seed)
+
+
+def default_pruner() -> optuna.pruners.BasePruner:
+    return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=1)

@@ -1,0 +1,147 @@
+"""The store contract: what every backend records and how.
+
+Rules every backend keeps (``pursuit.testing.check_store`` checks them):
+
+* One writer per engine. ``write`` applies a whole ``WriteBatch`` in one transaction,
+  so a crash leaves either all of it or none of it.
+* Finished trials are frozen: an outcome or a curve point for a trial that is not
+  *running* at that attempt is refused (and returned in ``WriteResult.refused``),
+  never written over what is there.
+* Curve points are idempotent on (trial, attempt, step, metric): the first write wins.
+* NaN is kept as NaN and ±inf as ±inf; a NaN never counts as a value in a filter.
+* Times are seconds since the epoch; ``now()`` is the database's clock, so that
+  engines on different machines judge heartbeats by one clock.
+"""
+
+from __future__ import annotations
+
+import json
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from pursuit.trial import Outcome, Point, TrialState
+
+
+def config_key(dials: Mapping[str, Any]) -> str:
+    """A canonical text for a set of dial values: equal settings give equal keys."""
+    return json.dumps(dict(dials), sort_keys=True, separators=(",", ":"))
+
+
+@dataclass(frozen=True)
+class GoalRecord:
+    id: int
+    name: str
+    parent_id: int | None
+    spec: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class NewTrial:
+    """A trial to create; it starts *running* at attempt 1 on ``engine``."""
+
+    goal_id: int
+    method: str
+    stage: str
+    dials: Mapping[str, Any]
+    seed: int
+
+
+@dataclass(frozen=True)
+class TrialRecord:
+    id: int
+    goal_id: int
+    method: str
+    stage: str
+    dials: dict[str, Any]
+    seed: int
+    state: TrialState
+    attempt: int
+    started_at: float | None = None
+    finished_at: float | None = None
+    wall_seconds: float | None = None
+    cpu_seconds: float | None = None
+    error: str | None = None
+    values: dict[str, float] = field(default_factory=dict)
+    costs: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def config(self) -> str:
+        return config_key(self.dials)
+
+
+@dataclass
+class WriteBatch:
+    """Everything one engine step writes, applied in this order in one transaction."""
+
+    engine: str = ""
+    new: list[NewTrial] = field(default_factory=list)
+    restarts: list[tuple[int, int]] = field(default_factory=list)  # (trial, new attempt)
+    points: list[tuple[int, int, int, str, float]] = field(default_factory=list)
+    outcomes: list[Outcome] = field(default_factory=list)
+    preempted: list[tuple[int, int, str]] = field(default_factory=list)  # (trial, attempt, why)
+
+    def add_points(self, trial_id: int, attempt: int, points: list[Point]) -> None:
+        self.points.extend((trial_id, attempt, s, m, v) for s, m, v in points)
+
+    def __bool__(self) -> bool:
+        return bool(self.new or self.restarts or self.points or self.outcomes or self.preempted)
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    new_ids: list[int]
+    refused: list[str]  # one line per refused write, for the log
+
+
+@dataclass(frozen=True)
+class RunningTrial:
+    id: int
+    attempt: int
+    engine: str | None
+    heartbeat_at: float | None
+
+
+class Store(ABC):
+    """Where goals, trials, curves and results live. Only the engine process writes."""
+
+    url: str
+
+    @abstractmethod
+    def ensure_goal(self, name: str, spec: dict[str, Any], parent_id: int | None = None) -> int:
+        """The id of the goal called ``name``, created with ``spec`` if it is new."""
+
+    @abstractmethod
+    def goals(self) -> list[GoalRecord]:
+        """Every goal, parents before their sub-goals."""
+
+    @abstractmethod
+    def write(self, batch: WriteBatch) -> WriteResult:
+        """Apply a batch atomically; see the module docstring for what is refused."""
+
+    @abstractmethod
+    def trials(self, goal_id: int) -> list[TrialRecord]:
+        """Every trial of a goal, in creation order, with its final values and costs."""
+
+    @abstractmethod
+    def curve(self, trial_id: int) -> list[tuple[int, int, str, float]]:
+        """The learning curve of a trial: (attempt, step, metric, value), sorted."""
+
+    @abstractmethod
+    def running(self, goal_id: int) -> list[RunningTrial]:
+        """The trials of a goal that the store believes are running."""
+
+    @abstractmethod
+    def heartbeat(self, engine: str) -> None:
+        """Mark every trial running on ``engine`` as alive now (database clock)."""
+
+    @abstractmethod
+    def now(self) -> float:
+        """The database's clock, in seconds since the epoch."""
+
+    def close(self) -> None:
+        """Release connections; the default has none."""
+
+    def goal_id(self, name: str) -> int | None:
+        return next((g.id for g in self.goals() if g.name == name), None)

@@ -1,0 +1,265 @@
+"""The SQL store: SQLite by default (a file, WAL), PostgreSQL for a team.
+
+Database errors are translated to StoreError here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection, Engine
+
+from pursuit.exceptions import StoreError
+from pursuit.store import _models as m
+from pursuit.store._base import (GoalRecord, RunningTrial, Store, TrialRecord, WriteBatch,
+                                 WriteResult, config_key)
+from pursuit.store._memory import check_same_question
+from pursuit.trial import TrialState
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+_PG_MIGRATION_LOCK = 7_210_331  # an arbitrary advisory-lock key that belongs to Pursuit
+
+
+def _to_db(value: float) -> float | None:
+    return None if math.isnan(value) else value
+
+
+def _from_db(value: float | None) -> float:
+    return math.nan if value is None else value
+
+
+class SQLStore(Store):
+    """A store in a SQL database reached through SQLAlchemy."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._engine = _connect(url)
+        self._method_ids: dict[tuple[int, str], int] = {}
+        with self._translated("opening the store"):
+            _migrate(self._engine)
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"url": self.url}  # connections never cross a process boundary
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(state["url"])  # type: ignore[misc]
+
+    def close(self) -> None:
+        self._engine.dispose()
+
+    @contextmanager
+    def _translated(self, doing: str) -> Iterator[None]:
+        try:
+            yield
+        except sa.exc.SQLAlchemyError as error:
+            reason = getattr(error, "orig", None) or error
+            raise StoreError(f"{doing} failed on {self._safe_url()}: {reason}") from error
+
+    def _safe_url(self) -> str:
+        return sa.engine.make_url(self._engine.url).render_as_string(hide_password=True)
+
+    def ensure_goal(self, name: str, spec: dict[str, Any], parent_id: int | None = None) -> int:
+        with self._translated(f"recording goal {name!r}"), self._engine.begin() as conn:
+            row = conn.execute(sa.select(m.goals.c.id, m.goals.c.spec)
+                               .where(m.goals.c.name == name)).first()
+            if row is None:
+                goal_id = conn.execute(m.goals.insert().values(
+                    name=name, parent_id=parent_id, spec=json.dumps(spec),
+                    created_at=time.time())).inserted_primary_key[0]
+            else:
+                goal_id = row.id
+                check_same_question(json.loads(row.spec), spec, name)
+                conn.execute(m.goals.update().where(m.goals.c.id == goal_id)
+                             .values(spec=json.dumps(spec)))
+            known = {r.name for r in conn.execute(
+                sa.select(m.methods.c.name).where(m.methods.c.goal_id == goal_id))}
+            for method in spec.get("methods", []):
+                if method["name"] not in known:
+                    conn.execute(m.methods.insert().values(
+                        goal_id=goal_id, name=method["name"], entry=method["entry"],
+                        source=method.get("source"), baseline=bool(method.get("baseline")),
+                        defaults=json.dumps(method.get("defaults", {}), sort_keys=True)))
+            return int(goal_id)
+
+    def goals(self) -> list[GoalRecord]:
+        with self._translated("listing goals"), self._engine.connect() as conn:
+            rows = conn.execute(sa.select(m.goals).order_by(m.goals.c.id)).all()
+        return [GoalRecord(r.id, r.name, r.parent_id, json.loads(r.spec)) for r in rows]
+
+    def _method_id(self, conn: Connection, goal_id: int, name: str) -> int:
+        key = (goal_id, name)
+        if key not in self._method_ids:
+            found = conn.execute(sa.select(m.methods.c.id).where(
+                m.methods.c.goal_id == goal_id, m.methods.c.name == name)).scalar()
+            if found is None:
+                raise StoreError(f"goal {goal_id} has no method {name!r}")
+            self._method_ids[key] = found
+        return self._method_ids[key]
+
+    def write(self, batch: WriteBatch) -> WriteResult:
+        with self._translated("writing results"), self._engine.begin() as conn:
+            return self._write(conn, batch)
+
+    def _write(self, conn: Connection, batch: WriteBatch) -> WriteResult:
+        now, refused, new_ids = time.time(), [], []
+        clock = self._now(conn) if batch.new or batch.restarts else now
+        if batch.new:
+            rows = [{"goal_id": t.goal_id, "method_id": self._method_id(conn, t.goal_id, t.method),
+                     "stage": t.stage, "dials": config_key(t.dials), "seed": t.seed,
+                     "state": TrialState.RUNNING.value, "attempt": 1, "engine": batch.engine,
+                     "heartbeat_at": clock, "started_at": now} for t in batch.new]
+            insert = m.trials.insert().returning(m.trials.c.id, sort_by_parameter_order=True)
+            result = conn.execute(insert, rows)
+            new_ids = [r.id for r in result]
+        t = m.trials.c
+        for trial_id, attempt in batch.restarts:
+            changed = conn.execute(m.trials.update().where(
+                t.id == trial_id, t.state == TrialState.PREEMPTED.value).values(
+                state=TrialState.RUNNING.value, attempt=attempt, engine=batch.engine,
+                heartbeat_at=clock, started_at=now, error=None)).rowcount
+            if not changed:
+                refused.append(f"restart of trial {trial_id}: not preempted")
+        if batch.points:
+            live = self._running_attempts(conn, {(p[0], p[1]) for p in batch.points})
+            rows = [{"trial_id": tr, "attempt": a, "step": s, "metric": mt, "value": _to_db(v)}
+                    for tr, a, s, mt, v in batch.points if (tr, a) in live]
+            stale = {(p[0], p[1]) for p in batch.points} - live
+            refused += [f"curve points for trial {tr} attempt {a}: not running"
+                        for tr, a in sorted(stale)]
+            if rows:
+                conn.execute(self._insert_ignore(m.curve_points), rows)
+        for out in batch.outcomes:
+            changed = conn.execute(m.trials.update().where(
+                t.id == out.trial_id, t.attempt == out.attempt,
+                t.state == TrialState.RUNNING.value).values(
+                state=out.state.value, finished_at=now, wall_seconds=out.wall_seconds,
+                cpu_seconds=out.cpu_seconds, error=out.error)).rowcount
+            if not changed:
+                refused.append(f"outcome of trial {out.trial_id} attempt {out.attempt}: "
+                               "not running")
+                continue
+            rows = [{"trial_id": out.trial_id, "kind": "metric", "name": k, "value": _to_db(v)}
+                    for k, v in out.values.items()]
+            rows += [{"trial_id": out.trial_id, "kind": "cost", "name": k, "value": _to_db(v)}
+                     for k, v in out.costs.items()]
+            if rows:
+                conn.execute(m.results.insert(), rows)
+        for trial_id, attempt, why in batch.preempted:
+            changed = conn.execute(m.trials.update().where(
+                t.id == trial_id, t.attempt == attempt, t.state == TrialState.RUNNING.value
+            ).values(state=TrialState.PREEMPTED.value, error=why)).rowcount
+            if not changed:
+                refused.append(f"preemption of trial {trial_id}: not running")
+        return WriteResult(new_ids, refused)
+
+    def _insert_ignore(self, table: sa.Table) -> Any:
+        dialect = postgresql if self._engine.dialect.name == "postgresql" else sqlite
+        return dialect.insert(table).on_conflict_do_nothing()
+
+    def _running_attempts(self, conn: Connection, keys: set[tuple[int, int]]
+                          ) -> set[tuple[int, int]]:
+        t = m.trials.c
+        rows = conn.execute(sa.select(t.id, t.attempt).where(
+            t.id.in_({k[0] for k in keys}), t.state == TrialState.RUNNING.value))
+        return {(r.id, r.attempt) for r in rows} & keys
+
+    def trials(self, goal_id: int) -> list[TrialRecord]:
+        t, meth, r = m.trials.c, m.methods.c, m.results.c
+        with self._translated("reading trials"), self._engine.connect() as conn:
+            rows = conn.execute(sa.select(m.trials, meth.name.label("method"))
+                                .join(m.methods, meth.id == t.method_id)
+                                .where(t.goal_id == goal_id).order_by(t.id)).all()
+            values: dict[int, dict[str, dict[str, float]]] = {}
+            for row in conn.execute(sa.select(m.results).join(m.trials, t.id == r.trial_id)
+                                    .where(t.goal_id == goal_id)):
+                values.setdefault(row.trial_id, {}).setdefault(row.kind, {})[row.name] = \
+                    _from_db(row.value)
+        return [TrialRecord(
+            row.id, row.goal_id, row.method, row.stage, json.loads(row.dials), row.seed,
+            TrialState(row.state), row.attempt, row.started_at, row.finished_at,
+            row.wall_seconds, row.cpu_seconds, row.error,
+            values.get(row.id, {}).get("metric", {}), values.get(row.id, {}).get("cost", {}))
+            for row in rows]
+
+    def curve(self, trial_id: int) -> list[tuple[int, int, str, float]]:
+        c = m.curve_points.c
+        with self._translated("reading a curve"), self._engine.connect() as conn:
+            rows = conn.execute(sa.select(c.attempt, c.step, c.metric, c.value)
+                                .where(c.trial_id == trial_id)
+                                .order_by(c.attempt, c.step, c.metric)).all()
+        return [(a, s, mt, _from_db(v)) for a, s, mt, v in rows]
+
+    def running(self, goal_id: int) -> list[RunningTrial]:
+        t = m.trials.c
+        with self._translated("reading running trials"), self._engine.connect() as conn:
+            rows = conn.execute(sa.select(t.id, t.attempt, t.engine, t.heartbeat_at).where(
+                t.goal_id == goal_id, t.state == TrialState.RUNNING.value)).all()
+        return [RunningTrial(*row) for row in rows]
+
+    def heartbeat(self, engine: str) -> None:
+        t = m.trials.c
+        with self._translated("heartbeat"), self._engine.begin() as conn:
+            conn.execute(m.trials.update().where(
+                t.engine == engine, t.state == TrialState.RUNNING.value
+            ).values(heartbeat_at=self._now(conn)))
+
+    def now(self) -> float:
+        with self._translated("reading the clock"), self._engine.connect() as conn:
+            return self._now(conn)
+
+    def _now(self, conn: Connection) -> float:
+        if conn.dialect.name == "postgresql":
+            return float(conn.exec_driver_sql("SELECT extract(epoch from clock_timestamp())")
+                         .scalar())
+        return float(conn.exec_driver_sql(
+            "SELECT (julianday('now') - 2440587.5) * 86400.0").scalar())
+
+
+def _connect(url: str) -> Engine:
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://"):]
+    if url.startswith("postgresql"):
+        try:
+            return sa.create_engine(url, pool_pre_ping=True)
+        except ModuleNotFoundError:
+            raise StoreError("PostgreSQL needs psycopg: pip install 'pursuit[postgres]'") from None
+    engine = sa.create_engine(url, connect_args={"timeout": 30})
+
+    @sa.event.listens_for(engine, "connect")
+    def _pragmas(dbapi_conn: Any, _: Any) -> None:
+        # WAL lets readers (status, dashboard) work while the engine writes.
+        cursor = dbapi_conn.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    return engine
+
+
+def _migrate(engine: Engine) -> None:
+    """Bring the schema to the newest revision, once, under a lock."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    head = ScriptDirectory.from_config(config).get_current_head()
+    with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_PG_MIGRATION_LOCK})")
+        else:
+            conn.exec_driver_sql("SELECT 1")  # SQLite: the transaction's write lock is the lock
+        if MigrationContext.configure(conn).get_current_revision() == head:
+            return
+        config.attributes["connection"] = conn
+        command.upgrade(config, "head")

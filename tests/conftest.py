@@ -1,0 +1,42 @@
+import os
+import uuid
+
+import pytest
+
+from pursuit.store import MemoryStore, open_store
+
+POSTGRES = os.environ.get("PURSUIT_TEST_POSTGRES")
+REQUIRE_POSTGRES = os.environ.get("PURSUIT_REQUIRE_POSTGRES") == "1"
+
+
+def postgres_url():
+    """A fresh schema in the test database, so every test starts from an empty store."""
+    if not POSTGRES:
+        if REQUIRE_POSTGRES:
+            pytest.fail("PURSUIT_REQUIRE_POSTGRES is set but PURSUIT_TEST_POSTGRES is not")
+        pytest.skip("set PURSUIT_TEST_POSTGRES to a PostgreSQL URL to run the PostgreSQL tests")
+    import sqlalchemy as sa
+
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    engine = sa.create_engine(POSTGRES.replace("postgresql://", "postgresql+psycopg://", 1))
+    with engine.begin() as conn:
+        conn.exec_driver_sql(f"CREATE SCHEMA {schema}")
+    engine.dispose()
+    joiner = "&" if "?" in POSTGRES else "?"
+    return f"{POSTGRES}{joiner}options=-csearch_path%3D{schema}"
+
+
+@pytest.fixture(params=["memory", "sqlite", "postgres"])
+def store_url(request, tmp_path):
+    if request.param == "memory":
+        return "memory:"
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'pursuit.db'}"
+    return postgres_url()
+
+
+@pytest.fixture
+def store(store_url):
+    opened = MemoryStore() if store_url == "memory:" else open_store(store_url)
+    yield opened
+    opened.close()

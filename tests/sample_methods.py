@@ -1,0 +1,93 @@
+"""Methods the tests run; a module of its own so worker processes can import them."""
+
+import ctypes
+import math
+import os
+import signal
+import time
+from pathlib import Path
+
+import numpy as np
+
+import pursuit
+from pursuit import Choice, Float, Int
+
+
+@pursuit.method(source="Test et al. 2020", baseline=True)
+def quadratic(trial, *, x=Float(-5.0, 5.0, default=3.0)):
+    """Best at x = 1: value 1 - (x - 1)^2 plus seed noise; maximize."""
+    noise = 0.001 * np.random.default_rng(trial.seed).standard_normal()
+    for step in range(3):
+        trial.report(step, value=float(step))
+    return 1.0 - (x - 1.0) ** 2 + noise
+
+
+@pursuit.method(source="ours")
+def curve(trial, *, lr=Float(1e-3, 1.0, log=True, default=0.01), steps=Int(1, 20, default=10)):
+    value = 0.0
+    for step in range(steps):
+        value += lr
+        trial.report(step, value=value)
+        if trial.should_stop():
+            raise pursuit.Pruned()
+    return value
+
+
+@pursuit.method(baseline=True, source="fixed")
+def constant(trial):
+    return 0.5
+
+
+@pursuit.method
+def plain(trial, *, mode=Choice(["a", "b"], default="a")):
+    return {"value": 0.25 if mode == "a" else 0.75, "aux": np.float32(1.5)}
+
+
+def raises(trial):
+    raise RuntimeError("boom in the method")
+
+
+def returns_nan(trial):
+    return math.nan
+
+
+def returns_text(trial):
+    return "not a number"
+
+
+def exits(trial):
+    os._exit(3)
+
+
+def segfaults(trial):
+    ctypes.string_at(0)
+
+
+def hangs(trial):
+    time.sleep(60)
+    return 1.0
+
+
+def sigkilled_once(trial):
+    """Killed from outside on its first attempt (a marker file remembers), fine after."""
+    marker = Path(trial.workdir).parent / f"killed-{trial.id}"
+    if not marker.exists():
+        marker.write_text("x")
+        os.kill(os.getpid(), signal.SIGKILL)
+    return 0.5
+
+
+def always_sigkilled(trial):
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def numpy_result(trial):
+    trial.report(np.int64(0), value=np.float32(0.5), other=np.array(2.0))
+    return np.float64(0.75)
+
+
+def slow(trial, *, x=Float(0.0, 1.0, default=0.5)):
+    for step in range(5):
+        time.sleep(0.02)
+        trial.report(step, value=x * step)
+    return x

@@ -1,0 +1,49 @@
+import pytest
+import sqlalchemy as sa
+
+from pursuit.store import open_store, resolve_url
+from pursuit.testing import STORE_CHECKS
+
+
+@pytest.mark.parametrize("check", STORE_CHECKS, ids=lambda c: c.__name__)
+def test_store_conformance(store, check):
+    check(store)
+
+
+def test_plain_path_means_sqlite(tmp_path, monkeypatch):
+    monkeypatch.delenv("PURSUIT_STORE", raising=False)
+    assert resolve_url(str(tmp_path / "x.db")) == f"sqlite:///{tmp_path / 'x.db'}"
+    assert resolve_url(None) == "sqlite:///pursuit.db"
+    monkeypatch.setenv("PURSUIT_STORE", "postgresql://u@h/db")
+    assert resolve_url(None) == "postgresql://u@h/db"
+
+
+def test_sqlite_uses_wal_and_migrates_once(tmp_path):
+    url = f"sqlite:///{tmp_path / 'p.db'}"
+    open_store(url).close()
+    open_store(url).close()  # the second open finds the schema at head and leaves it
+    engine = sa.create_engine(url)
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar() == "0001"
+        tables = {r[0] for r in conn.exec_driver_sql(
+            "SELECT name FROM sqlite_master WHERE type='table'")}
+    engine.dispose()
+    assert {"goals", "methods", "trials", "curve_points", "results"} <= tables
+
+
+def test_database_errors_are_translated(tmp_path):
+    from pursuit.exceptions import StoreError
+
+    (tmp_path / "not-a-db").write_text("this is not a SQLite file" * 100)
+    with pytest.raises(StoreError, match="opening the store"):
+        open_store(f"sqlite:///{tmp_path / 'not-a-db'}")
+
+
+def test_store_pickles_without_its_connections(tmp_path):
+    import pickle
+
+    store = open_store(f"sqlite:///{tmp_path / 'p.db'}")
+    store.ensure_goal("g", {"metric": "m", "direction": "minimize"})
+    copy = pickle.loads(pickle.dumps(store))
+    assert [g.name for g in copy.goals()] == ["g"]
