@@ -40,3 +40,10 @@ def store(store_url):
     opened = MemoryStore() if store_url == "memory:" else open_store(store_url)
     yield opened
     opened.close()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def sql_url(request, tmp_path):
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'pursuit.db'}"
+    return postgres_url()

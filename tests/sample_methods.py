@@ -30,12 +30,12 @@ def curve(trial, *, lr=Float(1e-3, 1.0, log=True, default=0.01), steps=Int(1, 20
         trial.report(step, value=value)
         if trial.should_stop():
             raise pursuit.Pruned()
-    return value
+    return min(value, 0.4)
 
 
 @pursuit.method(baseline=True, source="fixed")
 def constant(trial):
-    return 0.5
+    return 0.25
 
 
 @pursuit.method

@@ -73,14 +73,18 @@ class TrialRecord:
 
 @dataclass
 class WriteBatch:
-    """Everything one engine step writes, applied in this order in one transaction."""
+    """Everything one engine step writes, applied in this order in one transaction.
+
+    The order lets one batch hold an attempt's last points, its preemption and the
+    restart that follows it.
+    """
 
     engine: str = ""
     new: list[NewTrial] = field(default_factory=list)
-    restarts: list[tuple[int, int]] = field(default_factory=list)  # (trial, new attempt)
     points: list[tuple[int, int, int, str, float]] = field(default_factory=list)
     outcomes: list[Outcome] = field(default_factory=list)
     preempted: list[tuple[int, int, str]] = field(default_factory=list)  # (trial, attempt, why)
+    restarts: list[tuple[int, int]] = field(default_factory=list)  # (trial, new attempt)
 
     def add_points(self, trial_id: int, attempt: int, points: list[Point]) -> None:
         self.points.extend((trial_id, attempt, s, m, v) for s, m, v in points)

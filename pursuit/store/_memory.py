@@ -39,7 +39,7 @@ class MemoryStore(Store):
     def write(self, batch: WriteBatch) -> WriteResult:
         with self._lock:
             now = time.time()
-            new_ids = []
+            new_ids, refused = [], []
             for new in batch.new:
                 trial_id = len(self._trials) + 1
                 self._trials[trial_id] = TrialRecord(
@@ -47,15 +47,6 @@ class MemoryStore(Store):
                     TrialState.RUNNING, 1, started_at=now)
                 self._engines[trial_id] = (batch.engine, now)
                 new_ids.append(trial_id)
-            refused = []
-            for trial_id, attempt in batch.restarts:
-                old = self._trials.get(trial_id)
-                if old is None or old.state is not TrialState.PREEMPTED:
-                    refused.append(f"restart of trial {trial_id}: not preempted")
-                    continue
-                self._trials[trial_id] = replace(old, state=TrialState.RUNNING, attempt=attempt,
-                                                 started_at=now)
-                self._engines[trial_id] = (batch.engine, now)
             live = {(t, a) for t, a, *_ in batch.points if self._is_running(t, a)}
             for trial_id, attempt, step, metric, value in batch.points:
                 if (trial_id, attempt) not in live:
@@ -78,6 +69,14 @@ class MemoryStore(Store):
                     continue
                 self._trials[trial_id] = replace(self._trials[trial_id],
                                                  state=TrialState.PREEMPTED, error=why)
+            for trial_id, attempt in batch.restarts:
+                old = self._trials.get(trial_id)
+                if old is None or old.state is not TrialState.PREEMPTED:
+                    refused.append(f"restart of trial {trial_id}: not preempted")
+                    continue
+                self._trials[trial_id] = replace(old, state=TrialState.RUNNING, attempt=attempt,
+                                                 started_at=now)
+                self._engines[trial_id] = (batch.engine, now)
             return WriteResult(new_ids, refused)
 
     def _is_running(self, trial_id: int, attempt: int) -> bool:

@@ -18,7 +18,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection, Engine
 
 from pursuit.exceptions import StoreError
@@ -124,22 +124,13 @@ class SQLStore(Store):
             result = conn.execute(insert, rows)
             new_ids = [r.id for r in result]
         t = m.trials.c
-        for trial_id, attempt in batch.restarts:
-            changed = conn.execute(m.trials.update().where(
-                t.id == trial_id, t.state == TrialState.PREEMPTED.value).values(
-                state=TrialState.RUNNING.value, attempt=attempt, engine=batch.engine,
-                heartbeat_at=clock, started_at=now, error=None)).rowcount
-            if not changed:
-                refused.append(f"restart of trial {trial_id}: not preempted")
         if batch.points:
             live = self._running_attempts(conn, {(p[0], p[1]) for p in batch.points})
-            rows = [{"trial_id": tr, "attempt": a, "step": s, "metric": mt, "value": _to_db(v)}
-                    for tr, a, s, mt, v in batch.points if (tr, a) in live]
             stale = {(p[0], p[1]) for p in batch.points} - live
             refused += [f"curve points for trial {tr} attempt {a}: not running"
                         for tr, a in sorted(stale)]
-            if rows:
-                conn.execute(self._insert_ignore(m.curve_points), rows)
+            self._insert_points(conn, [(tr, a, mt, s, _to_db(v)) for tr, a, s, mt, v
+                                       in batch.points if (tr, a) in live])
         for out in batch.outcomes:
             changed = conn.execute(m.trials.update().where(
                 t.id == out.trial_id, t.attempt == out.attempt,
@@ -162,11 +153,27 @@ class SQLStore(Store):
             ).values(state=TrialState.PREEMPTED.value, error=why)).rowcount
             if not changed:
                 refused.append(f"preemption of trial {trial_id}: not running")
+        for trial_id, attempt in batch.restarts:
+            changed = conn.execute(m.trials.update().where(
+                t.id == trial_id, t.state == TrialState.PREEMPTED.value).values(
+                state=TrialState.RUNNING.value, attempt=attempt, engine=batch.engine,
+                heartbeat_at=clock, started_at=now, error=None)).rowcount
+            if not changed:
+                refused.append(f"restart of trial {trial_id}: not preempted")
         return WriteResult(new_ids, refused)
 
-    def _insert_ignore(self, table: sa.Table) -> Any:
-        dialect = postgresql if self._engine.dialect.name == "postgresql" else sqlite
-        return dialect.insert(table).on_conflict_do_nothing()
+    def _insert_points(self, conn: Connection, rows: list[tuple[Any, ...]]) -> None:
+        """Insert curve points, keeping the first of duplicates: the store's hot path."""
+        if not rows:
+            return
+        if conn.dialect.name == "sqlite":
+            # The driver's executemany is several times faster than building row dicts.
+            conn.exec_driver_sql("INSERT OR IGNORE INTO curve_points (trial_id, attempt, "
+                                 "metric, step, value) VALUES (?, ?, ?, ?, ?)", rows)
+            return
+        keys = ("trial_id", "attempt", "metric", "step", "value")
+        conn.execute(postgresql.insert(m.curve_points).on_conflict_do_nothing(),
+                     [dict(zip(keys, row, strict=True)) for row in rows])
 
     def _running_attempts(self, conn: Connection, keys: set[tuple[int, int]]
                           ) -> set[tuple[int, int]]:

@@ -1,0 +1,3 @@
+from pursuit.cli import main
+
+main()

@@ -1,0 +1,157 @@
+import math
+from collections import Counter
+
+import optuna
+import pytest
+
+import pursuit
+import sample_methods
+from pursuit import Goal, Policy
+from pursuit.execution import InlineExecutor, ProcessExecutor
+from pursuit.store import open_store
+
+
+def toy_goal(**overrides):
+    spec = dict(name="toy", metric="value", direction="maximize", target=0.5, seeds=3,
+                budget={"max_trials": 60},
+                methods=[sample_methods.quadratic, sample_methods.curve, sample_methods.constant])
+    spec.update(overrides)
+    return Goal(**spec)
+
+
+def run_toy(goal, store_url, executor=None, tmp_path=None, **kw):
+    return pursuit.run(goal, store_url, executor or InlineExecutor(),
+                       sampler=optuna.samplers.TPESampler(seed=1),
+                       workdir=tmp_path or "pursuit-work", **kw)
+
+
+def test_stages_run_in_order_and_the_target_is_reached(sql_url, tmp_path):
+    [summary] = run_toy(toy_goal(), sql_url, tmp_path=tmp_path)
+    assert summary.reached and summary.reason.startswith("target reached: quadratic value")
+    with pursuit.open(sql_url) as results:
+        frame = results.results()
+        stages = frame["stage"].tolist()
+        first_search = stages.index("search")
+        assert set(stages[:first_search]) == {"baselines"}
+        baselines = frame[frame["stage"] == "baselines"]
+        assert Counter(baselines["method"]) == {"quadratic": 3, "curve": 3, "constant": 3}
+        assert set(frame[frame["stage"] == "search"]["method"]) <= {"quadratic", "curve"}
+        assert "confirm" in stages
+        board = results.leaderboard()
+        assert board.progress["reached"] and board.progress["best_method"] == "quadratic"
+        assert board.progress["best_lo"] >= 0.5
+
+
+def test_memory_store_run_reaches_target():
+    from pursuit.store import MemoryStore
+
+    store = MemoryStore()
+    [summary] = run_toy(toy_goal(), store)
+    assert summary.reached
+    trials = store.trials(store.goal_id("toy"))
+    assert all(t.state.finished for t in trials)
+
+
+def test_budget_spent_when_target_is_out_of_reach(tmp_path):
+    store = open_store(f"sqlite:///{tmp_path / 'p.db'}")
+    [summary] = run_toy(toy_goal(target=5.0, budget={"max_trials": 25}), store)
+    assert not summary.reached and summary.reason.startswith("budget spent")
+    assert len(store.trials(store.goal_id("toy"))) <= 25
+
+
+def test_nothing_to_search_stops_after_baselines():
+    from pursuit.store import MemoryStore
+
+    store = MemoryStore()
+    goal = toy_goal(methods=[sample_methods.constant], target=None)
+    [summary] = run_toy(goal, store)
+    assert summary.reason.startswith("nothing left to try")
+    assert len(store.trials(store.goal_id("toy"))) == 3
+
+
+def test_search_policy_gives_every_method_its_minimum():
+    from pursuit.store import MemoryStore
+
+    store = MemoryStore()
+    goal = toy_goal(target=None, budget={"max_trials": 40})
+    run_toy(goal, store, policy=Policy(min_search_trials=5))
+    searched = Counter(t.method for t in store.trials(1) if t.stage == "search")
+    assert searched["quadratic"] >= 5 and searched["curve"] >= 5
+
+
+def test_pruned_search_trials_end_early():
+    from pursuit.store import MemoryStore
+
+    store = MemoryStore()
+    goal = Goal(name="p", metric="value", direction="minimize", seeds=1,
+                budget={"max_trials": 30}, methods=[sample_methods.curve])
+    run_toy(goal, store, policy=Policy(min_search_trials=30),
+            pruner=optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=0))
+    trials = store.trials(1)
+    pruned = [t for t in trials if t.state.value == "pruned"]
+    assert pruned, "a median pruner on a rising curve must prune some trials"
+    assert all(t.stage == "search" for t in pruned)
+
+
+def test_subgoals_run_after_their_parent(tmp_path):
+    url = f"sqlite:///{tmp_path / 'p.db'}"
+    goal = toy_goal(target=None, budget={"max_trials": 6},
+                    subgoals=[{"name": "part", "metric": "value",
+                               "methods": ["sample_methods:constant"]}])
+    summaries = run_toy(goal, url)
+    assert [s.goal for s in summaries] == ["toy", "toy/part"]
+    with pursuit.open(url) as results:
+        top = results.goal()
+        assert top.name == "toy"
+        assert [g.name for g in results.subgoals(top)] == ["toy/part"]
+
+
+FAULTS = Goal(name="faults", metric="value", direction="maximize", seeds=1, trial_timeout=3,
+              budget={"max_trials": 50},
+              methods=["sample_methods:quadratic", "sample_methods:raises",
+                       "sample_methods:returns_nan", "sample_methods:returns_text",
+                       "sample_methods:exits", "sample_methods:segfaults",
+                       "sample_methods:hangs", "sample_methods:sigkilled_once",
+                       "sample_methods:always_sigkilled"])
+
+
+def test_every_kind_of_crash_fails_its_trial_and_the_loop_goes_on(tmp_path):
+    url = f"sqlite:///{tmp_path / 'p.db'}"
+    [summary] = pursuit.run(FAULTS, url, ProcessExecutor(2), workdir=tmp_path / "work",
+                            policy=Policy(max_attempts=2))
+    with pursuit.open(url) as results:
+        frame = results.results().query("stage == 'baselines'").set_index("method")
+    assert frame.loc["quadratic", "state"] == "completed"
+    errors = frame["error"].fillna("").to_dict()
+    states = frame["state"].to_dict()
+    assert "RuntimeError: boom" in errors["raises"]
+    assert "is nan" in errors["returns_nan"] and math.isnan(frame.loc["returns_nan", "value"])
+    assert "expected a number" in errors["returns_text"]
+    assert "exited with status 3" in errors["exits"]
+    assert "SIGSEGV" in errors["segfaults"]
+    assert "timed out after 3 s" in errors["hangs"]
+    assert states["sigkilled_once"] == "completed" and frame.loc["sigkilled_once", "attempt"] == 2
+    assert "preempted 2 times" in errors["always_sigkilled"]
+    assert {states[m] for m in ("raises", "returns_nan", "returns_text", "exits", "segfaults",
+                                "hangs", "always_sigkilled")} == {"failed"}
+    assert summary.trials > 9  # the search went on after the crashes
+
+
+def test_a_method_defined_in_a_test_runs_inline_only_when_importable():
+    from pursuit.store import MemoryStore
+
+    @pursuit.method
+    def local(trial, *, x=pursuit.Float(0, 1, default=0.5)):
+        return x
+
+    goal = Goal(name="l", metric="value", direction="maximize", seeds=2,
+                budget={"max_trials": 4}, methods=[local])
+    store = MemoryStore()
+    run_toy(goal, store)
+    assert [t.values["value"] for t in store.trials(1)][:2] == [0.5, 0.5]
+
+
+@pytest.mark.parametrize("bad", ["threads", 3])
+def test_unknown_executor_is_refused(bad):
+    with pytest.raises(ValueError, match="executor must be"):
+        pursuit.run(toy_goal(), "memory:", bad)

@@ -1,0 +1,99 @@
+"""Reliability battery at CI size: T1 (engine SIGKILLed at seeded moments) and T2 (workers
+SIGKILLed). The full-size runs and their figures are in benchmarks/chaos.py."""
+
+import random
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from pursuit.store import open_store
+from pursuit.trial import TrialState
+
+HERE = Path(__file__).parent
+
+GOAL = """\
+name: chaos
+metric: value
+direction: maximize
+seeds: 2
+budget: {max_trials: 36}
+methods:
+  - sample_methods:slow
+  - sample_methods:quadratic
+"""
+
+
+def start_engine(tmp_path, db, *, errors=False):
+    import os
+
+    env = {**os.environ, "PYTHONPATH": str(HERE), "COLUMNS": "200"}
+    return subprocess.Popen([sys.executable, "-m", "pursuit", "run", "goal.yaml", "--store",
+                             str(db), "--workers", "2"], cwd=tmp_path, env=env,
+                            stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE if errors else subprocess.DEVNULL, text=True)
+
+
+def finished(db):
+    store = open_store(str(db))
+    try:
+        goal_id = store.goal_id("chaos")
+        trials = store.trials(goal_id) if goal_id else []
+        return {t.id: (t.state, t.attempt, t.values) for t in trials if t.state.finished}, trials
+    finally:
+        store.close()
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_engine_sigkilled_at_seeded_moments_loses_and_repeats_nothing(tmp_path, seed):
+    (tmp_path / "goal.yaml").write_text(GOAL)
+    db = tmp_path / "chaos.db"
+    rng = random.Random(seed)
+    seen: dict = {}
+    for _ in range(3):
+        engine = start_engine(tmp_path, db)
+        time.sleep(rng.uniform(1.5, 3.5))
+        engine.send_signal(signal.SIGKILL)
+        engine.wait()
+        done, _ = finished(db)
+        for trial_id, before in seen.items():  # nothing finished is lost or changed
+            assert done[trial_id] == before, f"trial {trial_id} changed after a kill"
+        seen.update(done)
+    engine = start_engine(tmp_path, db, errors=True)
+    _, err = engine.communicate(timeout=240)
+    assert engine.returncode == 0, err
+    done, trials = finished(db)
+    for trial_id, before in seen.items():
+        assert done[trial_id] == before
+    assert all(t.state.finished for t in trials), Counter(t.state for t in trials)
+    assert len(trials) <= 36
+    baselines = Counter((t.method, t.seed) for t in trials if t.stage == "baselines")
+    assert set(baselines.values()) == {1} and len(baselines) == 4  # none lost, none twice
+    assert not any(t.state is TrialState.FAILED for t in trials)
+
+
+def test_killed_workers_preempt_their_trials_which_run_again(tmp_path):
+    (tmp_path / "goal.yaml").write_text(GOAL)
+    db = tmp_path / "chaos.db"
+    engine = start_engine(tmp_path, db, errors=True)
+    killed = 0
+    deadline = time.monotonic() + 60
+    while killed < 2 and time.monotonic() < deadline:
+        time.sleep(1.5)
+        workers = subprocess.run(["pgrep", "-P", str(engine.pid), "-f", "spawn_main"],
+                                 capture_output=True, text=True).stdout.split()
+        if workers:
+            subprocess.run(["kill", "-KILL", workers[0]])
+            killed += 1
+    _, err = engine.communicate(timeout=240)
+    assert engine.returncode == 0, err
+    _, trials = finished(db)
+    assert killed == 2
+    assert all(t.state.finished for t in trials)
+    assert not any(t.state is TrialState.FAILED for t in trials)
+    # A worker killed while idle preempts nothing, so at most two trials ran again.
+    assert sum(t.attempt > 1 for t in trials) <= 2
