@@ -32,7 +32,7 @@ import os
 import socket
 import time
 import uuid
-from collections import defaultdict, deque
+from collections import Counter, defaultdict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -164,6 +164,10 @@ class Engine:
         self.workdir = Path(workdir)
         self.on_progress, self.log = on_progress, log or (lambda _: None)
         self._records: dict[int, _Record] = {}
+        # Tallies kept as trials come and go, so planning stays O(methods) per trial.
+        self._searched: Counter[str] = Counter()  # search trials per method
+        self._best: dict[str, float] = {}  # best completed value per method
+        self._compute_done = 0.0  # wall seconds of finished trials
         self._keys: set[tuple[str, str, str, int]] = set()
         self._live: dict[int, _Live] = {}
         self._rerun: deque[int] = deque()
@@ -269,8 +273,7 @@ class Engine:
                 if key not in self._keys and key not in taken:
                     self._stage = "baselines"
                     return _Plan(method, "baselines", dials, seed)
-        searched = sum(r.stage == "search" for r in self._records.values()) + \
-            sum(p.stage == "search" for p in planned)
+        searched = sum(self._searched.values()) + sum(p.stage == "search" for p in planned)
         if self.searchable and searched < self._round_end and self._search_allowed(planned):
             return self._search_plan(planned)
         if any(r.stage == "search" for r in self._live_records()) or \
@@ -297,30 +300,19 @@ class Engine:
         return _Plan(method, "search", dials, 0, optuna_trial)
 
     def _pick_method(self, planned: list[_Plan]) -> Method:
-        counts = {m.name: 0 for m in self.searchable}
-        for record in self._records.values():
-            if record.stage == "search" and record.method in counts:
-                counts[record.method] += 1
+        counts = {m.name: self._searched[m.name] for m in self.searchable}
         for plan in planned:
             if plan.stage == "search":
                 counts[plan.method.name] += 1
         under = [m for m in self.searchable if counts[m.name] < self.policy.min_search_trials]
         if under:
             return min(under, key=lambda m: counts[m.name])
-        best = {m.name: self._best_value(m.name) for m in self.searchable}
+        best = {m.name: self._best.get(m.name, math.nan) for m in self.searchable}
         sign = -1.0 if self.goal.direction == "maximize" else 1.0
         ranked = sorted(self.searchable,
                         key=lambda m: math.inf if math.isnan(best[m.name]) else sign * best[m.name])
         rank = {m.name: i + 1 for i, m in enumerate(ranked)}
         return min(self.searchable, key=lambda m: counts[m.name] * rank[m.name])
-
-    def _best_value(self, method: str) -> float:
-        values = [r.value for r in self._records.values()
-                  if r.method == method and r.state is TrialState.COMPLETED
-                  and math.isfinite(r.value)]
-        if not values:
-            return math.nan
-        return max(values) if self.goal.direction == "maximize" else min(values)
 
     def _confirm_plan(self, taken: set[tuple[str, str, str, int]]) -> _Plan | None:
         """The next missing seed of a configuration worth confirming."""
@@ -355,8 +347,7 @@ class Engine:
     # ----------------------------------------------------------------- budget
     def _compute_spent(self) -> float:
         now = time.monotonic()
-        return sum(r.wall for r in self._records.values()) + \
-            sum(now - live.started for live in self._live.values())
+        return self._compute_done + sum(now - live.started for live in self._live.values())
 
     def _wall_spent(self) -> bool:
         limit = self.goal.budget.wall_seconds
@@ -456,10 +447,18 @@ class Engine:
         self._batch.outcomes.append(outcome)
         value = outcome.values.get(self.goal.metric, math.nan)
         record.state, record.value, record.wall = outcome.state, value, outcome.wall_seconds
+        self._tally_finished(record)
         if live.optuna_trial is not None:
             self.searches[record.method].tell(live.optuna_trial, outcome.state.value, value)
         if outcome.state is TrialState.COMPLETED:
             self._claim(record)
+
+    def _tally_finished(self, record: _Record) -> None:
+        self._compute_done += record.wall
+        if record.state is TrialState.COMPLETED and math.isfinite(record.value):
+            best = self._best.get(record.method)
+            if best is None or self.goal.better(record.value, best):
+                self._best[record.method] = record.value
 
     def _claim(self, record: _Record) -> None:
         values = self._claims.values[(record.method, record.config)]
@@ -505,7 +504,7 @@ class Engine:
                 self.searches[trial.method].record(trial.dials, record.value, trial.state.value)
             if trial.state is TrialState.COMPLETED:
                 self._claim(record)
-        searched = sum(r.stage == "search" for r in self._records.values())
+        searched = sum(self._searched.values())
         self._round_end = math.ceil(searched / self._round_size) * self._round_size
 
     def _engine_gone(self, engine: str | None) -> bool:
@@ -527,6 +526,10 @@ class Engine:
 
     def _remember(self, trial_id: int, record: _Record) -> None:
         self._records[trial_id] = record
+        if record.stage == "search":
+            self._searched[record.method] += 1
+        if record.state.finished:
+            self._tally_finished(record)
         self._keys.add((record.stage, record.method, record.config, record.seed))
 
     def _flush(self, *, force: bool = False) -> list[int]:
