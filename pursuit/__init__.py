@@ -5,8 +5,7 @@ answer to "which method is best, by how much, and are we at the target yet?"
 """
 
 from pursuit.dials import Choice, Float, Int
-from pursuit.exceptions import (DialError, GoalError, MethodError, Pruned,
-                                PursuitError, StoreError)
+from pursuit.exceptions import DialError, GoalError, MethodError, Pruned, PursuitError, StoreError
 from pursuit.goal import Budget, Goal, load_goal
 from pursuit.loop import Policy, Progress, Summary, run
 from pursuit.methods import Method, method

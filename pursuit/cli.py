@@ -23,7 +23,8 @@ from rich.text import Text
 from pursuit.analysis.stats import Leaderboard
 from pursuit.exceptions import GoalError, PursuitError
 from pursuit.goal import load_goal
-from pursuit.loop import Progress, run as run_goal
+from pursuit.loop import Progress
+from pursuit.loop import run as run_goal
 from pursuit.results import Results
 from pursuit.results import open as open_results
 from pursuit.store import resolve_url

@@ -12,8 +12,15 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import (BaseModel, ConfigDict, Field, PrivateAttr, ValidationError,
-                      field_validator, model_validator)
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from pursuit.exceptions import DialError, GoalError, MethodError
 from pursuit.methods import Method, load_method
@@ -94,7 +101,8 @@ class Goal(BaseModel):
     @field_validator("subgoals", mode="before")
     @classmethod
     def _subgoals_inherit(cls, value: Any, info: Any) -> Any:
-        # A sub-goal shares its parent's direction, seeds, budget and timeout unless it says otherwise.
+        # A sub-goal shares its parent's direction, seeds, budget and timeout, unless it
+        # says otherwise.
         if not isinstance(value, list):
             return value
         inherited = {k: info.data[k] for k in ("direction", "seeds", "budget", "trial_timeout")
@@ -152,7 +160,8 @@ def parse_goal(text: str, *, file: str = "<goal>", base_dir: Path | None = None)
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         problem = getattr(error, "problem", None) or str(error)
-        context, context_mark = getattr(error, "context", None), getattr(error, "context_mark", None)
+        context = getattr(error, "context", None)
+        context_mark = getattr(error, "context_mark", None)
         if context and context_mark:
             problem += f" ({context} on line {context_mark.line + 1})"
         raise GoalError(f"not valid YAML: {problem}", file=file,

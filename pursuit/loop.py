@@ -58,7 +58,7 @@ class Policy:
 
     search_round: int | None = None  # search trials per round; None: max(8, 4 x searchable)
     min_search_trials: int = 4  # trials every searchable method gets before the budget leans
-    confirm_top: int = 2  # best searched configurations confirmed per round (plus each method's best)
+    confirm_top: int = 2  # searched configurations confirmed per round, besides each method's best
     max_attempts: int = 3  # runs of a trial whose worker was killed before it counts as failed
     reap_after: float = 60.0  # seconds of silence before another engine's trial is taken back
     heartbeat_every: float = 10.0

@@ -43,7 +43,8 @@ class MethodSearch:
             params=params, distributions=self._distributions, state=optuna_state,
             value=value if optuna_state is optuna.trial.TrialState.COMPLETE else None))
 
-    def ask(self, dials: Mapping[str, Value] | None = None) -> tuple[optuna.Trial, dict[str, Value]]:
+    def ask(self, dials: Mapping[str, Value] | None = None
+            ) -> tuple[optuna.Trial, dict[str, Value]]:
         """A new configuration (or the given one again, for a re-run), as Optuna's trial."""
         if dials is not None:
             self._study.enqueue_trial(dict(dials), skip_if_exists=False)

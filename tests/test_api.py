@@ -48,6 +48,6 @@ def test_odd_values_round_trip_exactly_through_sqlite(tmp_path_factory, value, c
     got = float(row["value"])
     assert (math.isnan(got) and math.isnan(expected)) or got == expected
     assert row["state"] == ("completed" if math.isfinite(expected) else "failed")
-    for (_, step, _, v), point in zip(stored, curve, strict=True):
+    for (_, _, _, v), point in zip(stored, curve, strict=True):
         want = float(np.asarray(point).item())
         assert (math.isnan(v) and math.isnan(want)) or v == want

@@ -3,9 +3,9 @@ from collections import Counter
 
 import optuna
 import pytest
+import sample_methods
 
 import pursuit
-import sample_methods
 from pursuit import Goal, Policy
 from pursuit.execution import InlineExecutor, ProcessExecutor
 from pursuit.store import open_store

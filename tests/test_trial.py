@@ -2,10 +2,10 @@ import math
 
 import numpy as np
 import pytest
+import sample_methods
 from hypothesis import given
 from hypothesis import strategies as st
 
-import sample_methods
 from pursuit import DialError, Float, Int, MethodError, method
 from pursuit.dials import Choice
 from pursuit.trial import Task, TrialState, run_task

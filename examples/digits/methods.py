@@ -74,7 +74,7 @@ def mlp(trial, *, hidden=Int(16, 512, log=True, default=100, scale="params"),
     accuracy = 0.0
     for epoch in range(1, epochs + 1):
         scores = []
-        for model, (X_train, X_val, y_train, y_val) in zip(models, data):
+        for model, (X_train, X_val, y_train, y_val) in zip(models, data, strict=True):
             model.partial_fit(X_train, y_train, classes=classes)
             scores.append(model.score(X_val, y_val))
         accuracy = float(np.mean(scores))

@@ -4,8 +4,16 @@ from __future__ import annotations
 
 import os
 
-from pursuit.store._base import (GoalRecord, NewTrial, RunningTrial, Store, TrialRecord,
-                                 WriteBatch, WriteResult, config_key)
+from pursuit.store._base import (
+    GoalRecord,
+    NewTrial,
+    RunningTrial,
+    Store,
+    TrialRecord,
+    WriteBatch,
+    WriteResult,
+    config_key,
+)
 from pursuit.store._memory import MemoryStore
 
 DEFAULT_STORE = "sqlite:///pursuit.db"

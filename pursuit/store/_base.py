@@ -144,7 +144,7 @@ class Store(ABC):
     def now(self) -> float:
         """The database's clock, in seconds since the epoch."""
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - an optional hook; most stores hold nothing
         """Release connections; the default has none."""
 
     def goal_id(self, name: str) -> int | None:

@@ -8,8 +8,14 @@ from dataclasses import replace
 from typing import Any
 
 from pursuit.exceptions import StoreError
-from pursuit.store._base import (GoalRecord, RunningTrial, Store, TrialRecord, WriteBatch,
-                                 WriteResult)
+from pursuit.store._base import (
+    GoalRecord,
+    RunningTrial,
+    Store,
+    TrialRecord,
+    WriteBatch,
+    WriteResult,
+)
 from pursuit.trial import TrialState
 
 

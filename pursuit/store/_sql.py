@@ -23,8 +23,15 @@ from sqlalchemy.engine import Connection, Engine
 
 from pursuit.exceptions import StoreError
 from pursuit.store import _models as m
-from pursuit.store._base import (GoalRecord, RunningTrial, Store, TrialRecord, WriteBatch,
-                                 WriteResult, config_key)
+from pursuit.store._base import (
+    GoalRecord,
+    RunningTrial,
+    Store,
+    TrialRecord,
+    WriteBatch,
+    WriteResult,
+    config_key,
+)
 from pursuit.store._memory import check_same_question
 from pursuit.trial import TrialState
 
