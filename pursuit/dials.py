@@ -11,11 +11,12 @@ import math
 import numbers
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Any
-
-import optuna.distributions as od
+from typing import TYPE_CHECKING, Any
 
 from pursuit.exceptions import DialError
+
+if TYPE_CHECKING:
+    import optuna.distributions as od
 
 SCALE_ROLES = ("params", "data", "steps", "epochs")
 
@@ -49,7 +50,7 @@ class Dial(ABC):
 
     @abstractmethod
     def distribution(self) -> od.BaseDistribution:
-        """The Optuna distribution a sampler draws this dial from."""
+        """The Optuna distribution a sampler draws this dial from (imported when needed)."""
 
     def with_default(self, default: Any) -> Dial:
         return type(self)(**{**self.__dict__, "default": default})
@@ -76,7 +77,9 @@ class Float(Dial):
         return number
 
     def distribution(self) -> od.BaseDistribution:
-        return od.FloatDistribution(self.lo, self.hi, log=self.log)
+        from optuna.distributions import FloatDistribution
+
+        return FloatDistribution(self.lo, self.hi, log=self.log)
 
 
 @dataclass(frozen=True)
@@ -104,7 +107,9 @@ class Int(Dial):
         return int(number)
 
     def distribution(self) -> od.BaseDistribution:
-        return od.IntDistribution(int(self.lo), int(self.hi), log=self.log)
+        from optuna.distributions import IntDistribution
+
+        return IntDistribution(int(self.lo), int(self.hi), log=self.log)
 
 
 @dataclass(frozen=True)
@@ -136,7 +141,9 @@ class Choice(Dial):
         raise DialError(f"dial {name!r} must be one of {list(self.options)}, got {value!r}")
 
     def distribution(self) -> od.BaseDistribution:
-        return od.CategoricalDistribution(self.options)
+        from optuna.distributions import CategoricalDistribution
+
+        return CategoricalDistribution(self.options)
 
     def with_default(self, default: Any) -> Dial:
         return Choice(self.options, default=default, scale=self.scale)

@@ -5,6 +5,7 @@
     ├── DialError       a dial declaration or a dial value is invalid
     ├── MethodError     a method cannot be imported or is declared wrongly
     ├── StoreError      the database refused or failed (translated at the store boundary)
+    ├── WorkerError     worker processes cannot start at all
     └── Pruned          raised by a method to stop a trial early (control flow, not a failure)
 """
 
@@ -40,6 +41,10 @@ class MethodError(PursuitError):
 
 class StoreError(PursuitError):
     """The store could not complete an operation."""
+
+
+class WorkerError(PursuitError):
+    """A worker process died before it was ready to run anything."""
 
 
 class Pruned(PursuitError):

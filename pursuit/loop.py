@@ -202,11 +202,14 @@ class Engine:
                 if not self._live and not planned:
                     reason = self._why_stopped()
                     break
-        except KeyboardInterrupt:
+        except BaseException as error:
+            # Whatever stops the engine, what finished is written and what ran is given back.
             self.executor.close(kill=True)
-            self._preempt_live("the engine was interrupted (Ctrl-C)")
+            why = "the engine was interrupted (Ctrl-C)" if isinstance(
+                error, KeyboardInterrupt) else f"the engine stopped: {error!r}"[:500]
+            self._preempt_live(why)
             self._flush(force=True)
-            reason = "interrupted: run the same command again to resume"
+            reason = f"{why}: run the same command again to resume"
             raise
         else:
             self.executor.close()

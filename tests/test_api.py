@@ -9,7 +9,7 @@ import pursuit
 PUBLIC = {
     "Budget", "Choice", "DialError", "Float", "Goal", "GoalError", "Int", "Method",
     "MethodError", "Policy", "Progress", "Pruned", "PursuitError", "Results", "StoreError",
-    "Summary", "Trial", "TrialState", "load_goal", "method", "open", "run",
+    "Summary", "Trial", "TrialState", "WorkerError", "load_goal", "method", "open", "run",
 }
 
 

@@ -155,3 +155,21 @@ def test_a_method_defined_in_a_test_runs_inline_only_when_importable():
 def test_unknown_executor_is_refused(bad):
     with pytest.raises(ValueError, match="executor must be"):
         pursuit.run(toy_goal(), "memory:", bad)
+
+
+def test_a_script_without_a_main_guard_gets_a_clear_error(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = tmp_path / "unguarded.py"
+    script.write_text(
+        "import pursuit, sample_methods\n"
+        "goal = pursuit.Goal(name='g', metric='value', direction='maximize', seeds=1,\n"
+        "                    budget={'max_trials': 3}, methods=[sample_methods.constant])\n"
+        "pursuit.run(goal, 'memory:', workers=1)\n")
+    result = subprocess.run([sys.executable, str(script)], cwd=tmp_path, capture_output=True,
+                            text=True, timeout=120,
+                            env={"PYTHONPATH": str(Path(__file__).parent), "PATH": "/usr/bin"})
+    assert result.returncode != 0
+    assert "WorkerError" in result.stderr and "if __name__ == '__main__'" in result.stderr

@@ -77,13 +77,13 @@ def test_engine_sigkilled_at_seeded_moments_loses_and_repeats_nothing(tmp_path, 
 
 
 def test_killed_workers_preempt_their_trials_which_run_again(tmp_path):
-    (tmp_path / "goal.yaml").write_text(GOAL)
+    (tmp_path / "goal.yaml").write_text(GOAL.replace("max_trials: 36", "max_trials: 80"))
     db = tmp_path / "chaos.db"
     engine = start_engine(tmp_path, db, errors=True)
     killed = 0
     deadline = time.monotonic() + 60
     while killed < 2 and time.monotonic() < deadline:
-        time.sleep(1.5)
+        time.sleep(1.0)
         workers = subprocess.run(["pgrep", "-P", str(engine.pid), "-f", "spawn_main"],
                                  capture_output=True, text=True).stdout.split()
         if workers:

@@ -29,7 +29,7 @@ class Sink(Protocol):
 
 
 class Executor(ABC):
-    """Runs tasks. ``slots`` is how many may run at once."""
+    """Runs tasks. ``slots`` is how many it takes at once (it may change as it learns)."""
 
     slots: int
 

@@ -3,8 +3,14 @@
 Each worker is a long-lived process with a duplex pipe to the engine. The engine
 waits on every pipe and every process sentinel at once, so a worker that dies is
 noticed as soon as it dies, and the trial it was running is ended with the reason:
-a non-zero exit or a crash signal is the method's fault (*failed*); SIGKILL comes
-from outside (the OOM killer, a user) and the attempt is *preempted*.
+a non-zero exit or a crash signal is the method's fault (*failed*); SIGKILL or SIGTERM
+comes from outside (the OOM killer, a user) and the attempt is *preempted*.
+
+When trials are short, each worker is handed tasks in advance, about ``QUEUE_SECONDS``
+of work (at most ``MAX_QUEUE`` tasks), so that it never waits for the engine between
+trials and the engine writes the results of several trials in one transaction.
+A task queued behind one that crashed its worker never started: it is sent to the
+worker that replaces it.
 """
 
 from __future__ import annotations
@@ -13,18 +19,24 @@ import multiprocessing as mp
 import os
 import signal
 import time
-from dataclasses import dataclass
+from collections import deque
+from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
+from pursuit.exceptions import WorkerError
 from pursuit.execution._base import Executor, Sink
 from pursuit.trial import Outcome, Point, Task, TrialState, run_task
+
+QUEUE_SECONDS = 0.05  # work handed to a worker in advance, in seconds of mean trial time
+MAX_QUEUE = 8
 
 
 def _worker_main(conn: Connection) -> None:
     # Ctrl-C reaches the whole process group; only the engine decides what it means.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     channel = _PipeChannel(conn)
+    conn.send(("ready",))
     while True:
         try:
             task = conn.recv()
@@ -48,115 +60,147 @@ class _PipeChannel:
 
 
 @dataclass
-class _Slot:
+class _Worker:
     process: Any
     conn: Connection
-    task: Task | None = None
-    started: float = 0.0
+    tasks: deque[Task] = field(default_factory=deque)  # the first one is running
+    started: float = 0.0  # when the first task started
+    ready: bool = False  # the process got as far as its loop
 
 
 class ProcessExecutor(Executor):
     """``workers`` processes (default: one per core), started with ``start_method``."""
 
     def __init__(self, workers: int | None = None, *, start_method: str = "spawn") -> None:
-        self.slots = max(1, workers or os.cpu_count() or 1)
+        self.workers = max(1, workers or os.cpu_count() or 1)
         self._context = mp.get_context(start_method)
-        self._workers: list[_Slot] = []
+        self._pool: list[_Worker] = []
         self._sink: Sink | None = None
+        self._mean_seconds = float("inf")  # moving mean of trial wall time
+
+    @property
+    def slots(self) -> int:  # type: ignore[override]
+        if self._mean_seconds >= QUEUE_SECONDS:
+            return self.workers
+        ahead = QUEUE_SECONDS / max(self._mean_seconds, 1e-6)
+        return self.workers * min(MAX_QUEUE, 1 + int(ahead))
 
     def start(self, sink: Sink) -> None:
         self._sink = sink
-        self._workers = [self._spawn() for _ in range(self.slots)]
+        self._pool = [self._spawn() for _ in range(self.workers)]
 
-    def _spawn(self) -> _Slot:
+    def _spawn(self) -> _Worker:
         ours, theirs = self._context.Pipe(duplex=True)
         process = self._context.Process(target=_worker_main, args=(theirs,), daemon=True,
                                         name="pursuit-worker")
         process.start()
         theirs.close()
-        return _Slot(process, ours)
+        return _Worker(process, ours)
 
     def submit(self, task: Task) -> None:
-        index = next(i for i, w in enumerate(self._workers) if w.task is None)
-        slot = self._workers[index]
-        if not slot.process.is_alive():
-            slot = self._workers[index] = self._spawn()
-        slot.task, slot.started = task, time.monotonic()
+        index = min(range(len(self._pool)), key=lambda i: len(self._pool[i].tasks))
+        worker = self._pool[index]
+        if not worker.tasks:
+            worker.started = time.monotonic()
+        worker.tasks.append(task)
+        self._send(index, task)
+
+    def _send(self, index: int, task: Task) -> None:
         try:
-            slot.conn.send(task)
+            self._pool[index].conn.send(task)
         except (BrokenPipeError, OSError):
-            self._end(index, "the worker was gone before the trial started", preempt=True)
+            pass  # the worker is dead; its sentinel fires and its tasks are handled then
 
     def busy(self) -> int:
-        return sum(w.task is not None for w in self._workers)
+        return sum(len(w.tasks) for w in self._pool)
 
     def poll(self, timeout: float) -> None:
-        busy = [w for w in self._workers if w.task is not None]
+        busy = [w for w in self._pool if w.tasks]
         if not busy:
             time.sleep(min(timeout, 0.01))
             return
-        deadline = min((w.started + w.task.timeout for w in busy if w.task.timeout),
-                       default=None)
-        wait_for = timeout if deadline is None else max(0.0, min(timeout,
-                                                                 deadline - time.monotonic()))
+        deadlines = [w.started + w.tasks[0].timeout for w in busy if w.tasks[0].timeout]
+        wait_for = max(0.0, min([timeout, *(d - time.monotonic() for d in deadlines)]))
         objects = [w.conn for w in busy] + [w.process.sentinel for w in busy]
         ready = set(wait(objects, wait_for))
-        for index, slot in enumerate(self._workers):
-            if slot.task is None:
+        for index, worker in enumerate(self._pool):
+            if not worker.tasks:
                 continue
-            if slot.conn in ready or slot.process.sentinel in ready:
-                self._drain(index)
-            if slot.task is not None and slot.process.sentinel in ready:
-                reason, preempted = _death_reason(slot.process)
-                self._end(index, reason, preempt=preempted)
-            elif slot.task is not None and slot.task.timeout is not None and \
-                    time.monotonic() - slot.started > slot.task.timeout:
-                slot.process.kill()
-                slot.process.join()
-                self._end(index, f"timed out after {slot.task.timeout:g} s", preempt=False)
+            if worker.conn in ready or worker.process.sentinel in ready:
+                self._drain(worker)
+            if worker.tasks and worker.process.sentinel in ready:
+                reason, preempted = _death_reason(worker.process)
+                if not worker.ready and not preempted:
+                    raise WorkerError(
+                        f"a worker process died while starting ({reason}); a script that "
+                        "calls pursuit.run must guard it with `if __name__ == '__main__':`, "
+                        "and every method's module must import without error")
+                self._replace(index, reason, preempt=preempted)
+            elif worker.tasks and worker.tasks[0].timeout is not None and \
+                    time.monotonic() - worker.started > worker.tasks[0].timeout:
+                worker.process.kill()
+                worker.process.join()
+                self._replace(index, f"timed out after {worker.tasks[0].timeout:g} s",
+                              preempt=False)
 
-    def _drain(self, index: int) -> None:
-        slot = self._workers[index]
+    def _drain(self, worker: _Worker) -> None:
         assert self._sink is not None
         try:
-            while slot.conn.poll():
-                message = slot.conn.recv()
-                if message[0] == "report":
+            while worker.conn.poll():
+                message = worker.conn.recv()
+                if message[0] == "ready":
+                    worker.ready = True
+                elif message[0] == "report":
                     self._sink.on_report(message[1], message[2], message[3])
                 elif message[0] == "ask":
-                    slot.conn.send(self._sink.should_stop(message[1], message[2]))
+                    worker.conn.send(self._sink.should_stop(message[1], message[2]))
                 else:
-                    slot.task = None
-                    self._sink.on_finish(message[1])
+                    worker.tasks.popleft()
+                    worker.started = time.monotonic()
+                    outcome: Outcome = message[1]
+                    self._learn(outcome.wall_seconds)
+                    self._sink.on_finish(outcome)
         except (EOFError, OSError):
             pass  # the worker died mid-message; its sentinel says how
 
-    def _end(self, index: int, reason: str, *, preempt: bool) -> None:
-        slot = self._workers[index]
-        task, slot.task = slot.task, None
-        assert task is not None and self._sink is not None
+    def _learn(self, seconds: float) -> None:
+        if self._mean_seconds == float("inf"):
+            self._mean_seconds = seconds
+        else:
+            self._mean_seconds = 0.8 * self._mean_seconds + 0.2 * seconds
+
+    def _replace(self, index: int, reason: str, *, preempt: bool) -> None:
+        """End the running task with ``reason``; hand the queued ones to a new worker."""
+        old = self._pool[index]
+        task, waiting = old.tasks.popleft(), list(old.tasks)
+        old.conn.close()
+        assert self._sink is not None
+        new = self._pool[index] = self._spawn()
+        new.started = time.monotonic()
+        for queued in waiting:
+            new.tasks.append(queued)
+            self._send(index, queued)
         state = TrialState.PREEMPTED if preempt else TrialState.FAILED
+        self._learn(time.monotonic() - old.started)
         self._sink.on_finish(Outcome(task.trial_id, task.attempt, state, error=reason,
-                                     wall_seconds=time.monotonic() - slot.started))
-        if not slot.process.is_alive():
-            slot.conn.close()
+                                     wall_seconds=time.monotonic() - old.started))
 
     def close(self, *, kill: bool = False) -> None:
-        for slot in self._workers:
+        for worker in self._pool:
             if kill:
-                slot.process.kill()
+                worker.process.kill()
             else:
                 try:
-                    slot.conn.send(None)
+                    worker.conn.send(None)
                 except (BrokenPipeError, OSError):
                     pass
-        for slot in self._workers:
-            slot.process.join(timeout=5)
-            if slot.process.is_alive():
-                slot.process.kill()
-                slot.process.join()
-            slot.conn.close()
-        self._workers = []
+        for worker in self._pool:
+            worker.process.join(timeout=5)
+            if worker.process.is_alive():
+                worker.process.kill()
+                worker.process.join()
+            worker.conn.close()
+        self._pool = []
 
 
 def _death_reason(process: Any) -> tuple[str, bool]:

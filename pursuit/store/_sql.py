@@ -18,7 +18,6 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection, Engine
 
 from pursuit.exceptions import StoreError
@@ -36,6 +35,13 @@ from pursuit.store._memory import check_same_question
 from pursuit.trial import TrialState
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+# Curve points keep the first write of duplicates (idempotent re-reports).
+_INSERT_POINTS = {
+    "sqlite": "INSERT OR IGNORE INTO curve_points (trial_id, attempt, metric, step, value) "
+              "VALUES (?, ?, ?, ?, ?)",
+    "postgresql": "INSERT INTO curve_points (trial_id, attempt, metric, step, value) "
+                  "VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+}
 _PG_MIGRATION_LOCK = 7_210_331  # an arbitrary advisory-lock key that belongs to Pursuit
 
 
@@ -130,64 +136,60 @@ class SQLStore(Store):
             insert = m.trials.insert().returning(m.trials.c.id, sort_by_parameter_order=True)
             result = conn.execute(insert, rows)
             new_ids = [r.id for r in result]
-        t = m.trials.c
         if batch.points:
-            live = self._running_attempts(conn, {(p[0], p[1]) for p in batch.points})
-            stale = {(p[0], p[1]) for p in batch.points} - live
+            keys = {(p[0], p[1]) for p in batch.points}
+            live = self._running_attempts(conn, keys)
             refused += [f"curve points for trial {tr} attempt {a}: not running"
-                        for tr, a in sorted(stale)]
-            self._insert_points(conn, [(tr, a, mt, s, _to_db(v)) for tr, a, s, mt, v
-                                       in batch.points if (tr, a) in live])
+                        for tr, a in sorted(keys - live)]
+            rows = [(tr, a, mt, s, _to_db(v)) for tr, a, s, mt, v in batch.points
+                    if (tr, a) in live]
+            if rows:
+                self._raw(conn, _INSERT_POINTS[conn.dialect.name], rows, many=True)
+        results = []
         for out in batch.outcomes:
-            changed = conn.execute(m.trials.update().where(
-                t.id == out.trial_id, t.attempt == out.attempt,
-                t.state == TrialState.RUNNING.value).values(
-                state=out.state.value, finished_at=now, wall_seconds=out.wall_seconds,
-                cpu_seconds=out.cpu_seconds, error=out.error)).rowcount
-            if not changed:
+            if not self._raw(conn, "UPDATE trials SET state = ?, finished_at = ?, "
+                             "wall_seconds = ?, cpu_seconds = ?, error = ? WHERE id = ? AND "
+                             "attempt = ? AND state = 'running'",
+                             (out.state.value, now, out.wall_seconds, out.cpu_seconds,
+                              out.error, out.trial_id, out.attempt)):
                 refused.append(f"outcome of trial {out.trial_id} attempt {out.attempt}: "
                                "not running")
                 continue
-            rows = [{"trial_id": out.trial_id, "kind": "metric", "name": k, "value": _to_db(v)}
-                    for k, v in out.values.items()]
-            rows += [{"trial_id": out.trial_id, "kind": "cost", "name": k, "value": _to_db(v)}
-                     for k, v in out.costs.items()]
-            if rows:
-                conn.execute(m.results.insert(), rows)
+            results += [(out.trial_id, "metric", k, _to_db(v)) for k, v in out.values.items()]
+            results += [(out.trial_id, "cost", k, _to_db(v)) for k, v in out.costs.items()]
+        if results:
+            self._raw(conn, "INSERT INTO results (trial_id, kind, name, value) "
+                      "VALUES (?, ?, ?, ?)", results, many=True)
         for trial_id, attempt, why in batch.preempted:
-            changed = conn.execute(m.trials.update().where(
-                t.id == trial_id, t.attempt == attempt, t.state == TrialState.RUNNING.value
-            ).values(state=TrialState.PREEMPTED.value, error=why)).rowcount
-            if not changed:
+            if not self._raw(conn, "UPDATE trials SET state = 'preempted', error = ? "
+                             "WHERE id = ? AND attempt = ? AND state = 'running'",
+                             (why, trial_id, attempt)):
                 refused.append(f"preemption of trial {trial_id}: not running")
         for trial_id, attempt in batch.restarts:
-            changed = conn.execute(m.trials.update().where(
-                t.id == trial_id, t.state == TrialState.PREEMPTED.value).values(
-                state=TrialState.RUNNING.value, attempt=attempt, engine=batch.engine,
-                heartbeat_at=clock, started_at=now, error=None)).rowcount
-            if not changed:
+            if not self._raw(conn, "UPDATE trials SET state = 'running', attempt = ?, "
+                             "engine = ?, heartbeat_at = ?, started_at = ?, error = NULL "
+                             "WHERE id = ? AND state = 'preempted'",
+                             (attempt, batch.engine, clock, now, trial_id)):
                 refused.append(f"restart of trial {trial_id}: not preempted")
         return WriteResult(new_ids, refused)
 
-    def _insert_points(self, conn: Connection, rows: list[tuple[Any, ...]]) -> None:
-        """Insert curve points, keeping the first of duplicates: the store's hot path."""
-        if not rows:
-            return
-        if conn.dialect.name == "sqlite":
-            # The driver's executemany is several times faster than building row dicts.
-            conn.exec_driver_sql("INSERT OR IGNORE INTO curve_points (trial_id, attempt, "
-                                 "metric, step, value) VALUES (?, ?, ?, ?, ?)", rows)
-            return
-        keys = ("trial_id", "attempt", "metric", "step", "value")
-        conn.execute(postgresql.insert(m.curve_points).on_conflict_do_nothing(),
-                     [dict(zip(keys, row, strict=True)) for row in rows])
+    @staticmethod
+    def _raw(conn: Connection, sql: str, params: Any, *, many: bool = False) -> int:
+        """Run SQL written with ``?`` placeholders straight on the driver: the hot path.
+
+        Returns the number of rows changed (for a single statement).
+        """
+        if conn.dialect.paramstyle != "qmark":
+            sql = sql.replace("?", "%s")
+        result = conn.exec_driver_sql(sql, params if many else tuple(params))
+        return result.rowcount
 
     def _running_attempts(self, conn: Connection, keys: set[tuple[int, int]]
                           ) -> set[tuple[int, int]]:
-        t = m.trials.c
-        rows = conn.execute(sa.select(t.id, t.attempt).where(
-            t.id.in_({k[0] for k in keys}), t.state == TrialState.RUNNING.value))
-        return {(r.id, r.attempt) for r in rows} & keys
+        ids = ", ".join(str(int(i)) for i in sorted({k[0] for k in keys}))
+        rows = conn.exec_driver_sql(
+            f"SELECT id, attempt FROM trials WHERE state = 'running' AND id IN ({ids})").all()
+        return {(r[0], r[1]) for r in rows} & keys
 
     def trials(self, goal_id: int) -> list[TrialRecord]:
         t, meth, r = m.trials.c, m.methods.c, m.results.c
