@@ -61,7 +61,7 @@ class Policy:
     confirm_top: int = 2  # searched configurations confirmed per round, besides each method's best
     max_attempts: int = 3  # runs of a trial whose worker was killed before it counts as failed
     reap_after: float = 60.0  # seconds of silence before another engine's trial is taken back
-    heartbeat_every: float = 10.0
+    heartbeat_every: float = 5.0
     flush_every: float = 0.25  # seconds curve points may wait before they are written
 
 
@@ -179,12 +179,14 @@ class Engine:
         self._stage = "baselines"
         self._reached = False
         self._started = time.monotonic()
+        self._wall_before = 0.0  # wall seconds earlier engines spent on this goal
         self._last_flush = self._last_beat = self._last_view = 0.0
         round_size = self.policy.search_round or max(8, 4 * len(self.searchable))
         self._round_size = round_size
 
     # ----------------------------------------------------------------- running
     def run(self) -> Summary:
+        self._wall_before = self.store.start_run(self.goal_id, self.engine_id)
         self._resume()
         self.executor.start(self)
         reason = ""
@@ -214,6 +216,7 @@ class Engine:
         else:
             self.executor.close()
             self._flush(force=True)
+            self.store.heartbeat(self.engine_id)  # the run's end counts toward its wall time
         finally:
             self._view(force=True)
             if reason:
@@ -354,7 +357,10 @@ class Engine:
 
     def _wall_spent(self) -> bool:
         limit = self.goal.budget.wall_seconds
-        return limit is not None and time.monotonic() - self._started >= limit
+        return limit is not None and self._wall_used() >= limit
+
+    def _wall_used(self) -> float:
+        return self._wall_before + time.monotonic() - self._started
 
     def _budget_spent(self, extra: int = 0) -> bool:
         budget = self.goal.budget
@@ -372,7 +378,7 @@ class Engine:
         if budget.compute_seconds:
             parts.append(self._compute_spent() / budget.compute_seconds)
         if budget.wall_seconds:
-            parts.append((time.monotonic() - self._started) / budget.wall_seconds)
+            parts.append(self._wall_used() / budget.wall_seconds)
         return min(1.0, max(parts, default=0.0))
 
     def _why_stopped(self) -> str:
@@ -494,6 +500,7 @@ class Engine:
                 self._batch.preempted.append(
                     (running.id, running.attempt, "its engine stopped while it ran"))
         self._flush(force=True)
+        curves = self.store.curves(self.goal_id, self.goal.metric) if self.searches else {}
         for trial in self.store.trials(self.goal_id):
             if trial.method not in self.methods:
                 continue  # a method since removed from the goal: its results stay in the store
@@ -504,7 +511,8 @@ class Engine:
             if trial.state is TrialState.PREEMPTED:
                 self._rerun.append(trial.id)
             elif trial.state.finished and trial.method in self.searches:
-                self.searches[trial.method].record(trial.dials, record.value, trial.state.value)
+                self.searches[trial.method].record(trial.dials, record.value, trial.state.value,
+                                                   curves.get(trial.id, {}))
             if trial.state is TrialState.COMPLETED:
                 self._claim(record)
         searched = sum(self._searched.values())
@@ -553,7 +561,7 @@ class Engine:
 
     def _maybe_heartbeat(self) -> None:
         now = time.monotonic()
-        if self._live and now - self._last_beat >= self.policy.heartbeat_every:
+        if now - self._last_beat >= self.policy.heartbeat_every:
             self.store.heartbeat(self.engine_id)
             self._last_beat = now
 

@@ -31,8 +31,10 @@ class MethodSearch:
                                           pruner=copy.deepcopy(pruner))
         self._steps: dict[int, set[int]] = {}
 
-    def record(self, dials: Mapping[str, Value], value: float | None, state: str) -> None:
-        """Tell the study about a trial that ran before (a baseline, or an earlier engine's)."""
+    def record(self, dials: Mapping[str, Value], value: float | None, state: str,
+               curve: Mapping[int, float]) -> None:
+        """Tell the study about a trial that ran before (a baseline, or an earlier engine's),
+        with its learning curve, so that the pruner judges new trials against it."""
         states = {"completed": optuna.trial.TrialState.COMPLETE,
                   "pruned": optuna.trial.TrialState.PRUNED,
                   "failed": optuna.trial.TrialState.FAIL}
@@ -41,7 +43,8 @@ class MethodSearch:
         params = {k: v for k, v in dials.items() if k in self._distributions}
         self._study.add_trial(optuna.trial.create_trial(
             params=params, distributions=self._distributions, state=optuna_state,
-            value=value if optuna_state is optuna.trial.TrialState.COMPLETE else None))
+            value=value if optuna_state is optuna.trial.TrialState.COMPLETE else None,
+            intermediate_values={s: v for s, v in curve.items() if not math.isnan(v)}))
 
     def ask(self, dials: Mapping[str, Value] | None = None
             ) -> tuple[optuna.Trial, dict[str, Value]]:

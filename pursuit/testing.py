@@ -144,8 +144,31 @@ def check_atomic_batch(store: Store) -> None:
     assert store.trials(goal_id)[0].state is TrialState.RUNNING, "a failed batch left a part"
 
 
+def check_curves_of_latest_attempt(store: Store) -> None:
+    goal_id, trial_id = _one_trial(store)
+    first = WriteBatch("e1", preempted=[(trial_id, 1, "x")], restarts=[(trial_id, 2)])
+    first.add_points(trial_id, 1, [(0, "loss", 9.0), (0, "acc", 0.1)])
+    store.write(first)
+    second = WriteBatch("e1")
+    second.add_points(trial_id, 2, [(0, "loss", 1.0), (1, "loss", math.nan)])
+    store.write(second)
+    curves = store.curves(goal_id, "loss")
+    assert list(curves) == [trial_id] and curves[trial_id][0] == 1.0
+    assert math.isnan(curves[trial_id][1])
+
+
+def check_runs_add_up_wall_time(store: Store) -> None:
+    goal_id = store.ensure_goal("g", SPEC)
+    assert store.start_run(goal_id, "e1") == 0.0
+    store.heartbeat("e1")
+    spent = store.start_run(goal_id, "e2")
+    assert 0.0 <= spent < 60.0
+    assert store.start_run(store.ensure_goal("other", SPEC), "e3") == 0.0
+
+
 STORE_CHECKS: list[Callable[[Store], None]] = [
     check_goal_round_trip, check_changed_metric_refused, check_trial_lifecycle,
     check_finished_trials_are_frozen, check_points_idempotent, check_preempt_and_restart,
     check_odd_numbers_kept, check_heartbeat_uses_store_clock, check_atomic_batch,
+    check_curves_of_latest_attempt, check_runs_add_up_wall_time,
 ]

@@ -173,3 +173,17 @@ def test_a_script_without_a_main_guard_gets_a_clear_error(tmp_path):
                             env={"PYTHONPATH": str(Path(__file__).parent), "PATH": "/usr/bin"})
     assert result.returncode != 0
     assert "WorkerError" in result.stderr and "if __name__ == '__main__'" in result.stderr
+
+
+def test_wall_clock_budget_spans_restarts():
+    from pursuit.store import MemoryStore
+
+    store = MemoryStore()
+    goal = Goal(name="w", metric="value", direction="maximize", seeds=1,
+                budget={"wall_seconds": 1.0}, methods=["sample_methods:slow"])
+    [first] = run_toy(goal, store, policy=Policy(heartbeat_every=0.1))
+    assert first.reason.startswith("budget spent (1 s of wall clock)")
+    done = len(store.trials(1))
+    [second] = run_toy(goal, store, policy=Policy(heartbeat_every=0.1))
+    assert second.reason.startswith("budget spent (1 s of wall clock)")
+    assert len(store.trials(1)) == done  # the budget was spent by the first run

@@ -25,7 +25,7 @@ def test_sqlite_uses_wal_and_migrates_once(tmp_path):
     engine = sa.create_engine(url)
     with engine.connect() as conn:
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
-        assert conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar() == "0001"
+        assert conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar() == "0002"
         tables = {r[0] for r in conn.exec_driver_sql(
             "SELECT name FROM sqlite_master WHERE type='table'")}
     engine.dispose()
@@ -47,3 +47,26 @@ def test_store_pickles_without_its_connections(tmp_path):
     store.ensure_goal("g", {"metric": "m", "direction": "minimize"})
     copy = pickle.loads(pickle.dumps(store))
     assert [g.name for g in copy.goals()] == ["g"]
+
+
+def test_a_database_at_the_first_schema_is_upgraded(tmp_path):
+    """A store written by the first release opens, upgrades and keeps its goals."""
+    from alembic import command
+    from alembic.config import Config
+
+    from pursuit.store._sql import MIGRATIONS
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    engine = sa.create_engine(url)
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.upgrade(config, "0001")
+        conn.exec_driver_sql("INSERT INTO goals (name, spec, created_at) VALUES "
+                             "('old', '{\"metric\": \"m\", \"direction\": \"minimize\"}', 0)")
+    engine.dispose()
+    store = open_store(url)
+    assert [g.name for g in store.goals()] == ["old"]
+    assert store.start_run(store.goal_id("old"), "e") == 0.0
+    store.close()

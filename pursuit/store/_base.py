@@ -137,8 +137,17 @@ class Store(ABC):
         """The trials of a goal that the store believes are running."""
 
     @abstractmethod
+    def curves(self, goal_id: int, metric: str) -> dict[int, dict[int, float]]:
+        """One metric's curve of every trial of a goal (its latest attempt): {trial: {step: v}}."""
+
+    @abstractmethod
+    def start_run(self, goal_id: int, engine: str) -> float:
+        """Record that ``engine`` works on the goal from now; return the wall seconds that
+        earlier engines spent on it (from their start to their last heartbeat)."""
+
+    @abstractmethod
     def heartbeat(self, engine: str) -> None:
-        """Mark every trial running on ``engine`` as alive now (database clock)."""
+        """Mark ``engine`` and every trial running on it as alive now (database clock)."""
 
     @abstractmethod
     def now(self) -> float:

@@ -27,6 +27,7 @@ class MemoryStore(Store):
         self._trials: dict[int, TrialRecord] = {}
         self._engines: dict[int, tuple[str, float]] = {}
         self._points: dict[tuple[int, int, int, str], float] = {}
+        self._runs: dict[tuple[str, int], list[float]] = {}  # (engine, goal): [start, seen]
 
     def ensure_goal(self, name: str, spec: dict[str, Any], parent_id: int | None = None) -> int:
         with self._lock:
@@ -99,12 +100,31 @@ class MemoryStore(Store):
         return [RunningTrial(t.id, t.attempt, *self._engines.get(t.id, (None, None)))
                 for t in self.trials(goal_id) if t.state is TrialState.RUNNING]
 
+    def curves(self, goal_id: int, metric: str) -> dict[int, dict[int, float]]:
+        attempts = {t.id: t.attempt for t in self.trials(goal_id)}
+        out: dict[int, dict[int, float]] = {}
+        for (trial_id, attempt, step, name), value in self._points.items():
+            if name == metric and attempts.get(trial_id) == attempt:
+                out.setdefault(trial_id, {})[step] = value
+        return out
+
+    def start_run(self, goal_id: int, engine: str) -> float:
+        with self._lock:
+            spent = sum(seen - start for (_, goal), (start, seen) in self._runs.items()
+                        if goal == goal_id)
+            now = time.time()
+            self._runs[(engine, goal_id)] = [now, now]
+            return spent
+
     def heartbeat(self, engine: str) -> None:
         now = time.time()
         with self._lock:
             for trial_id, (owner, _) in self._engines.items():
                 if owner == engine:
                     self._engines[trial_id] = (owner, now)
+            for (owner, _), times in self._runs.items():
+                if owner == engine:
+                    times[1] = now
 
     def now(self) -> float:
         return time.time()

@@ -68,6 +68,14 @@ curve_points = Table(
     Column("value", Float, nullable=True),  # NULL stands for NaN (SQLite cannot hold NaN)
 )
 
+engine_runs = Table(
+    "engine_runs", metadata,
+    Column("engine", String(200), primary_key=True),
+    Column("goal_id", Integer, ForeignKey("goals.id"), primary_key=True),
+    Column("started_at", Float, nullable=False),  # database clock
+    Column("last_seen", Float, nullable=False),  # database clock, moved on by heartbeats
+)
+
 results = Table(
     "results", metadata,
     Column("trial_id", Integer, ForeignKey("trials.id"), primary_key=True),

@@ -224,12 +224,37 @@ class SQLStore(Store):
                 t.goal_id == goal_id, t.state == TrialState.RUNNING.value)).all()
         return [RunningTrial(*row) for row in rows]
 
+    def curves(self, goal_id: int, metric: str) -> dict[int, dict[int, float]]:
+        t, c = m.trials.c, m.curve_points.c
+        with self._translated("reading curves"), self._engine.connect() as conn:
+            rows = conn.execute(sa.select(c.trial_id, c.step, c.value)
+                                .join(m.trials, (t.id == c.trial_id) & (t.attempt == c.attempt))
+                                .where(t.goal_id == goal_id, c.metric == metric)).all()
+        out: dict[int, dict[int, float]] = {}
+        for trial_id, step, value in rows:
+            out.setdefault(trial_id, {})[step] = _from_db(value)
+        return out
+
+    def start_run(self, goal_id: int, engine: str) -> float:
+        r = m.engine_runs.c
+        with self._translated("recording the engine"), self._engine.begin() as conn:
+            spent = conn.execute(sa.select(sa.func.coalesce(
+                sa.func.sum(r.last_seen - r.started_at), 0.0)).where(r.goal_id == goal_id)
+            ).scalar()
+            now = self._now(conn)
+            conn.execute(m.engine_runs.insert().values(engine=engine, goal_id=goal_id,
+                                                       started_at=now, last_seen=now))
+        return float(spent)
+
     def heartbeat(self, engine: str) -> None:
         t = m.trials.c
         with self._translated("heartbeat"), self._engine.begin() as conn:
+            now = self._now(conn)
             conn.execute(m.trials.update().where(
                 t.engine == engine, t.state == TrialState.RUNNING.value
-            ).values(heartbeat_at=self._now(conn)))
+            ).values(heartbeat_at=now))
+            conn.execute(m.engine_runs.update().where(m.engine_runs.c.engine == engine)
+                         .values(last_seen=now))
 
     def now(self) -> float:
         with self._translated("reading the clock"), self._engine.connect() as conn:
