@@ -1,6 +1,10 @@
+import json
+import math
 import textwrap
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pursuit import Goal, GoalError, load_goal
 from pursuit.goal import parse_goal
@@ -94,3 +98,43 @@ def test_goal_from_python_with_method_objects():
     assert goal.spec()["methods"][0]["defaults"] == {"x": 3.0}
     assert goal.searchable(goal.resolved_methods()[0])
     assert not goal.searchable(goal.resolved_methods()[1])  # no dials, nothing to search
+
+
+odd_scalars = st.one_of(
+    st.sampled_from([".nan", ".inf", "-.inf", "1e400", "-0", "0x10", "~", "yes", "''", "[]",
+                     "{}", "'1.0'", "9" * 40, "1_000", "2.5e-324", "!!binary aGk=", "&a 1",
+                     "'\\u0000'"]),
+    st.floats(allow_nan=False, allow_infinity=False).map(repr),
+    st.integers().map(str),
+    st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=8).map(json.dumps),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(field=st.sampled_from(["target", "seeds", "trial_timeout", "budget.max_trials",
+                              "budget.wall_seconds", "dials.lr", "dials.steps", "name",
+                              "metric"]), value=odd_scalars)
+def test_odd_values_in_a_goal_file_give_a_goal_error_or_a_valid_goal(field, value):
+    """T6 for goal files: no odd value crashes the loader or slips past validation."""
+    lines = {"name": "toy", "metric": "value", "direction": "maximize"}
+    body = "\n".join(f"{k}: {v}" for k, v in lines.items() if k != field)
+    if field in ("name", "metric"):
+        body += f"\n{field}: {value}"
+    elif field.startswith("budget."):
+        body += f"\nbudget:\n  {field.split('.')[1]}: {value}"
+    elif field.startswith("dials."):
+        body += "\n"
+    else:
+        body += f"\n{field}: {value}"
+    dial = f"\n    dials: {{{field.split('.')[1]}: {value}}}" if field.startswith("dials.") else ""
+    body += f"\nmethods:\n  - entry: sample_methods:curve{dial}\n"
+    try:
+        goal = parse_goal(body, file="odd.yaml")
+    except GoalError as error:
+        assert str(error).startswith("odd.yaml:")
+        return
+    methods = goal.resolved_methods()
+    defaults = methods[0].defaults()
+    assert 1e-3 <= defaults["lr"] <= 1.0 and 1 <= defaults["steps"] <= 20
+    assert goal.target is None or math.isfinite(goal.target)
+    assert goal.seeds >= 1
