@@ -130,7 +130,9 @@ def status(store: StoreOption = None, goal: GoalOption = None, json_: JsonOption
 
 
 @app.command()
-def leaderboard(store: StoreOption = None, goal: GoalOption = None, json_: JsonOption = False
+def leaderboard(store: StoreOption = None, goal: GoalOption = None, json_: JsonOption = False,
+                top: Annotated[int, typer.Option(
+                    help="Configurations to list under the methods (0: none).", min=0)] = 10
                 ) -> None:
     """Methods and configurations with 95% intervals, compared with the best baseline."""
     with open_results(store) as results:
@@ -140,7 +142,7 @@ def leaderboard(store: StoreOption = None, goal: GoalOption = None, json_: JsonO
                       for g in [record, *results.subgoals(record)]}
             print(json.dumps(_jsonable(boards), indent=2))
             return
-        _print_leaderboard(results, goal)
+        _print_leaderboard(results, goal, top=top)
 
 
 @app.command()
@@ -240,7 +242,7 @@ def _print_status(report: dict[str, Any]) -> None:
                   f"{row['error'][0][:160]}", highlight=False)
 
 
-def _print_leaderboard(results: Results, goal: str | None) -> None:
+def _print_leaderboard(results: Results, goal: str | None, *, top: int = 10) -> None:
     record = results.goal(goal)
     for child in [record, *results.subgoals(record)]:
         board = results.leaderboard(child.name)
@@ -259,6 +261,8 @@ def _print_leaderboard(results: Results, goal: str | None) -> None:
                           _fmt(row.p_holm, 2), row.verdict, f"{row.trials} ({row.failed})",
                           _config_text(row.config))
         out.print(table)
+        if top and len(board.configs):
+            _print_configs(board, top)
         sources = [f"{r.method}: {r.source}" for r in board.methods.itertuples() if r.source]
         if sources:
             out.print("sources: " + "; ".join(sources), highlight=False, style="dim")
@@ -272,6 +276,19 @@ def _print_leaderboard(results: Results, goal: str | None) -> None:
                       f"{_fmt(p['best_mean'])} {_interval(p['best_lo'], p['best_hi'])} over "
                       f"{p['best_n']} seeds; {p['trials']} trials, "
                       f"{p['compute_seconds']:.1f} compute s", highlight=False)
+
+
+def _print_configs(board: Leaderboard, top: int) -> None:
+    table = Table(title=f"top {min(top, len(board.configs))} of {len(board.configs)} "
+                        "configurations (full seed count first)", title_justify="left")
+    for column in ("method", "configuration", "n", "mean", "95% t-interval",
+                   "95% bootstrap", "best run"):
+        table.add_column(column, overflow="fold")
+    for row in board.configs.head(top).itertuples():
+        table.add_row(row.method, _config_text(row.config), str(row.n), _fmt(row.mean),
+                      _interval(row.lo, row.hi), _interval(row.boot_lo, row.boot_hi),
+                      _fmt(row.best))
+    out.print(table)
 
 
 def _board_dict(board: Leaderboard) -> dict[str, Any]:

@@ -47,6 +47,7 @@ def test_run_prints_the_outcome_and_leaderboard(ran):
     _, _, result = ran
     assert "clitoy: target reached: quadratic value" in result.stdout
     assert "95% interval" in result.stdout and "best baseline" in result.stdout
+    assert "configurations (full seed count first)" in result.stdout
 
 
 def test_status_and_leaderboard_json_agree_with_the_python_api(ran):

@@ -97,3 +97,21 @@ def test_killed_workers_preempt_their_trials_which_run_again(tmp_path):
     assert not any(t.state is TrialState.FAILED for t in trials)
     # A worker killed while idle preempts nothing, so at most two trials ran again.
     assert sum(t.attempt > 1 for t in trials) <= 2
+
+
+def test_ctrl_c_stops_cleanly_and_the_same_command_resumes(tmp_path):
+    (tmp_path / "goal.yaml").write_text(GOAL)
+    db = tmp_path / "chaos.db"
+    engine = start_engine(tmp_path, db, errors=True)
+    time.sleep(2.5)
+    engine.send_signal(signal.SIGINT)
+    _, err = engine.communicate(timeout=60)
+    assert engine.returncode == 130, err
+    assert "interrupted" in err and "Traceback" not in err
+    _, trials = finished(db)
+    assert trials and not any(t.state is TrialState.RUNNING for t in trials)
+    engine = start_engine(tmp_path, db, errors=True)
+    _, err = engine.communicate(timeout=240)
+    assert engine.returncode == 0, err
+    _, trials = finished(db)
+    assert all(t.state.finished for t in trials)
