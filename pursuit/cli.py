@@ -166,6 +166,90 @@ def export(output: Annotated[Path, typer.Option("-o", "--output", help="File to 
     out.print(f"wrote {len(frame)} trials to {output}")
 
 
+@app.command(name="fit")
+def fit_command(
+        data: Annotated[Path, typer.Argument(help="A CSV file with a header row.")],
+        x: Annotated[str, typer.Option(help="Column(s) of x: one name, or N,D for L(N, D).")],
+        y: Annotated[str, typer.Option(help="Column of y (a loss or error, > 0).")],
+        form: Annotated[str, typer.Option(
+            help="auto (chosen by extrapolation on held-back points) or a form name.")] = "auto",
+        target: Annotated[float | None, typer.Option(
+            help="Forecast where y reaches this value.")] = None,
+        holdout: Annotated[float | None, typer.Option(
+            help="Hold back the largest-x fraction: predicted and scored, not fitted.")] = None,
+        holdout_column: Annotated[str | None, typer.Option(
+            help="Hold back the rows where this column is 0/false.")] = None,
+        group: Annotated[str | None, typer.Option(
+            help="Column of seeds: the bootstrap resamples whole seeds.")] = None,
+        resamples: Annotated[int, typer.Option(help="Bootstrap refits.", min=0)] = 200,
+        plot: Annotated[Path | None, typer.Option(help="Write a picture of the fit.")] = None,
+        json_: JsonOption = False) -> None:
+    """Fit a scaling law to a CSV; print parameters with intervals, held-out error, forecast."""
+    import pandas as pd
+
+    from pursuit.scaling._summary import study
+
+    try:
+        frame = pd.read_csv(data)
+    except (OSError, ValueError) as error:
+        err.print(f"[bold red]error:[/] cannot read {data}: {error}", highlight=False)
+        raise typer.Exit(2) from None
+    try:
+        result = study(frame, [c.strip() for c in x.split(",")], y, form=form,
+                       holdout=holdout, holdout_column=holdout_column, target=target,
+                       group=group, bootstrap=resamples)
+    except ValueError as error:
+        err.print(f"[bold red]error:[/] {error}", highlight=False)
+        raise typer.Exit(2) from None
+    summary = result.summary()
+    if plot is not None:
+        from pursuit.scaling._plot import plot as draw
+
+        try:
+            draw(result, plot, x_label=x, y_label=y)
+        except (ImportError, ValueError) as error:
+            err.print(f"[bold red]error:[/] {error}", highlight=False)
+            raise typer.Exit(2) from None
+    if json_:
+        print(json.dumps(_jsonable(summary), indent=2))
+        return
+    _print_fit(summary)
+
+
+def _print_fit(summary: dict[str, Any]) -> None:
+    out.print(f"[bold]{summary['form']}[/]: {summary['formula']}  "
+              f"({summary['points_fitted']} points, {summary['resamples']} bootstrap refits)",
+              highlight=False)
+    if summary["selection_scores"]:
+        scores = ", ".join(f"{k} {_fmt(v, 3)}" for k, v in sorted(
+            summary["selection_scores"].items(), key=lambda kv: (math.isnan(kv[1]), kv[1])))
+        out.print(f"  chosen by RMSLE on the held-back largest x: {scores}", highlight=False)
+    table = Table(title=f"parameters, {summary['param_level']:.0%} bootstrap intervals",
+                  title_justify="left")
+    for column in ("parameter", "value", "interval"):
+        table.add_column(column)
+    for name, p in summary["params"].items():
+        table.add_row(name, _fmt(p["value"], 5), _interval(p["lower"], p["upper"]))
+    out.print(table)
+    if summary["holdout"]:
+        out.print(f"held out: {len(summary['holdout'])} points, RMSLE "
+                  f"{summary['holdout_rmsle']:.4g}; "
+                  f"{summary['holdout_coverage']:.0%} inside the "
+                  f"{summary['prediction_level']:.0%} prediction interval", highlight=False)
+    f = summary.get("forecast")
+    if f:
+        level = f"{f['level']:.0%}"
+        if f["reachable"]:
+            out.print(f"target {f['target']:g} reached at x = {f['x']:.4g} "
+                      f"({level} interval {_interval(f['lower'], f['upper'])}; "
+                      f"{f['reachable_fraction']:.0%} of refits reach it)", highlight=False)
+        else:
+            out.print(f"target {f['target']:g} is not reachable under this law: it levels off "
+                      f"at {f['asymptote']:.4g} ({level} interval "
+                      f"{_interval(f['asymptote_lower'], f['asymptote_upper'])})",
+                      highlight=False)
+
+
 # ---------------------------------------------------------------------------- rendering
 def _fmt(value: Any, digits: int = 4) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):

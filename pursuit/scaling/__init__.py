@@ -1,0 +1,37 @@
+"""Scaling laws: fit the patterns, choose forms by extrapolation, forecast with intervals.
+
+    from pursuit import scaling
+    choice = scaling.select(x, y, holdout=0.2)      # the form that extrapolates best
+    scaling.forecast(choice.fit, target=2.0)        # the x that reaches 2.0, with an interval
+
+Like ``pursuit.analysis``, this package imports nothing else of Pursuit.
+"""
+
+from pursuit.scaling._fit import DELTA, Fit, check_data, fit, robust_scale
+from pursuit.scaling._forecast import (
+                                       Allocation,
+                                       Forecast,
+                                       compute_forecast,
+                                       compute_to_reach,
+                                       forecast,
+                                       optimal_allocation,
+)
+from pursuit.scaling._forms import (
+                                       FORMS,
+                                       M3,
+                                       M4,
+                                       BrokenPowerLaw,
+                                       ChinchillaLaw,
+                                       DataConstrainedLaw,
+                                       Form,
+                                       OffsetPowerLaw,
+                                       PowerLaw,
+)
+from pursuit.scaling._select import Choice, rmsle, select, split_largest
+
+__all__ = [
+    "DELTA", "FORMS", "M3", "M4", "Allocation", "BrokenPowerLaw", "ChinchillaLaw", "Choice",
+    "DataConstrainedLaw", "Fit", "Forecast", "Form", "OffsetPowerLaw", "PowerLaw",
+    "check_data", "compute_forecast", "compute_to_reach", "fit", "forecast",
+    "optimal_allocation", "rmsle", "robust_scale", "select", "split_largest",
+]

@@ -1,0 +1,176 @@
+"""Fitting a form to points: robust loss on log residuals, many starts, bounds, bootstrap.
+
+The loss is Huber on log(predicted) - log(observed), so a few wild points (evaluation
+noise, a diverged run) do not drag the fit. Uncertainty comes from refitting on
+resampled data: resampled points, or resampled groups (seeds) when ``groups`` is given.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy.optimize import least_squares
+
+from pursuit.scaling._forms import FORMS, Array, Form
+
+DELTA = 1e-3  # Huber threshold on log residuals (Hoffmann et al.'s and Epoch's choice)
+
+
+def check_data(form: Form, x: Array, y: Array) -> tuple[Array, Array]:
+    """x and y as float arrays, or a ValueError that says what is wrong with them."""
+    x = np.asarray(x, dtype=float)
+    y = np.asarray(y, dtype=float)
+    if form.variables == 1:
+        x = x.reshape(-1)
+    elif x.ndim != 2 or x.shape[1] != form.variables:
+        raise ValueError(f"form {form.name!r} needs {form.variables} columns of x, "
+                         f"got shape {x.shape}")
+    if len(x) != len(y):
+        raise ValueError(f"x has {len(x)} values but y has {len(y)}")
+    if not (np.all(np.isfinite(x)) and np.all(np.isfinite(y))):
+        raise ValueError("x and y must be finite numbers (found NaN or infinity)")
+    if np.any(x <= 0) or np.any(y <= 0):
+        raise ValueError("scaling laws are fitted in log space: x and y must be > 0")
+    distinct = len(np.unique(x, axis=0))
+    if distinct < form.size:
+        raise ValueError(f"form {form.name!r} has {form.size} parameters but the data has "
+                         f"only {distinct} distinct x values (duplicates count once)")
+    if np.ptp(y) == 0:
+        raise ValueError("y is constant: there is no trend to fit")
+    return x, y
+
+
+@dataclass(frozen=True)
+class Fit:
+    """A fitted form: parameters, the data it saw, and bootstrap refits for uncertainty."""
+
+    form: Form
+    theta: Array
+    x: Array
+    y: Array
+    cost: float
+    boot: Array = field(default_factory=lambda: np.empty((0, 0)))  # (resamples, params)
+    # Log-space error of extrapolating this form, measured on held-back points when the
+    # form was chosen (see select); it widens prediction intervals beyond the fitted x.
+    extrapolation_error: float = 0.0
+
+    def predict(self, x: Array | Sequence[float]) -> Array:
+        return self.form.predict(self.theta, np.asarray(x, dtype=float))
+
+    @property
+    def params(self) -> dict[str, float]:
+        return self.form.report(self.theta)
+
+    def param_intervals(self, level: float = 0.95) -> dict[str, tuple[float, float, float]]:
+        """Each parameter: (value, lower, upper), percentile bootstrap interval."""
+        value = self.params
+        if not len(self.boot):
+            return {k: (v, math.nan, math.nan) for k, v in value.items()}
+        draws = [self.form.report(theta) for theta in self.boot]
+        out = {}
+        for name, v in value.items():
+            column = np.array([d[name] for d in draws])
+            lo, hi = np.quantile(column, [(1 - level) / 2, (1 + level) / 2])
+            out[name] = (v, float(lo), float(hi))
+        return out
+
+    def log_residuals(self) -> Array:
+        return np.log(self.predict(self.x)) - np.log(self.y)
+
+    def band(self, x: Array | Sequence[float], level: float = 0.9,
+             noise: bool = True) -> tuple[Array, Array]:
+        """A ``level`` interval for y at x: bootstrap fits, plus the scatter of single
+        observations around the fit when ``noise`` (a prediction interval)."""
+        x = np.asarray(x, dtype=float)
+        centre = np.log(self.predict(x))
+        if len(self.boot):
+            curves = np.array([np.log(self.form.predict(theta, x)) for theta in self.boot])
+        else:
+            curves = centre[None, :]
+        if noise:
+            spread = np.full(x.shape[0], robust_scale(self.log_residuals()))
+            beyond = (x if x.ndim == 1 else x[:, 0]) > np.max(self.x if self.x.ndim == 1
+                                                                else self.x[:, 0])
+            spread[beyond] = np.hypot(spread[beyond], self.extrapolation_error)
+            rng = np.random.default_rng(0)
+            curves = curves + rng.standard_normal(curves.shape) * spread
+        lo, hi = np.quantile(curves, [(1 - level) / 2, (1 + level) / 2], axis=0)
+        return np.exp(lo), np.exp(hi)
+
+
+def robust_scale(residuals: Array) -> float:
+    """A standard deviation that a few outliers do not inflate (1.4826 x MAD)."""
+    if len(residuals) == 0:
+        return 0.0
+    return float(1.4826 * np.median(np.abs(residuals - np.median(residuals))))
+
+
+def _solve(form: Form, x: Array, y: Array, start: Array, lo: Array, hi: Array,
+           delta: float, max_nfev: int) -> tuple[Array, float]:
+    log_y = np.log(y)
+
+    def residuals(theta: Array) -> Array:
+        with np.errstate(all="ignore"):
+            r = np.log(form.predict(theta, x)) - log_y
+        return np.where(np.isfinite(r), r, 1e3)
+
+    start = np.clip(start, lo + 1e-9 * (hi - lo), hi - 1e-9 * (hi - lo))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = least_squares(residuals, start, bounds=(lo, hi), loss="huber", f_scale=delta,
+                               method="trf", max_nfev=max_nfev, x_scale="jac")
+    return result.x, float(result.cost)
+
+
+def fit(form: Form | str, x: Array | Sequence[float], y: Array | Sequence[float], *,
+        delta: float = DELTA, bootstrap: int = 100, groups: Sequence[object] | None = None,
+        seed: int = 0, top_starts: int = 4) -> Fit:
+    """Fit ``form`` to (x, y) from its grid of starts; refit ``bootstrap`` resamples.
+
+    ``groups`` (e.g. the seed of each point) makes the bootstrap resample whole groups.
+    """
+    form = FORMS[form] if isinstance(form, str) else form
+    x, y = check_data(form, np.asarray(x), np.asarray(y))
+    lo, hi = form.bounds(x, y)
+    starts = form.starts(x, y)
+    # Rank the starts by their loss as they are, and polish only the best few.
+    log_y = np.log(y)
+
+    def start_cost(theta: Array) -> float:
+        with np.errstate(all="ignore"):
+            r = np.log(form.predict(np.clip(theta, lo, hi), x)) - log_y
+        return float(np.sum(np.where(np.isfinite(r), np.abs(r), 1e3)))
+
+    ranked = sorted(starts, key=start_cost)[:top_starts]
+    best_theta, best_cost = None, math.inf
+    for start in ranked:
+        theta, cost = _solve(form, x, y, start, lo, hi, delta, max_nfev=2000)
+        if cost < best_cost:
+            best_theta, best_cost = theta, cost
+    assert best_theta is not None
+    boot = _bootstrap(form, x, y, best_theta, lo, hi, delta, bootstrap, groups, seed)
+    return Fit(form, best_theta, x, y, best_cost, boot)
+
+
+def _bootstrap(form: Form, x: Array, y: Array, theta: Array, lo: Array, hi: Array,
+               delta: float, resamples: int, groups: Sequence[object] | None,
+               seed: int) -> Array:
+    if resamples <= 0:
+        return np.empty((0, len(theta)))
+    rng = np.random.default_rng(seed)
+    labels = np.asarray(groups) if groups is not None else np.arange(len(x))
+    unique = np.unique(labels)
+    members = {g: np.flatnonzero(labels == g) for g in unique}
+    draws = []
+    for _ in range(resamples):
+        chosen = rng.choice(unique, size=len(unique), replace=True)
+        index = np.concatenate([members[g] for g in chosen])
+        if len(np.unique(x[index], axis=0)) < form.size:
+            continue  # a resample too thin to fit this form says nothing
+        refit, _ = _solve(form, x[index], y[index], theta, lo, hi, delta, max_nfev=200)
+        draws.append(refit)
+    return np.array(draws) if draws else np.empty((0, len(theta)))

@@ -1,0 +1,335 @@
+"""Functional forms of scaling laws, one small class each.
+
+Every form predicts ``y`` from ``x`` (one variable, shape (n,)) or from columns of ``x``
+(several variables, shape (n, k)), with parameters ``theta`` in an internal
+parametrisation chosen for fitting (logs of scale parameters, so that starts and
+bounds do not depend on the units of x). ``report`` turns ``theta`` into the
+parameters of the written formula, under the names the formula uses.
+"""
+
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+from itertools import product
+from typing import ClassVar
+
+import numpy as np
+
+Array = np.ndarray
+
+
+class Form(ABC):
+    """A scaling-law form. Subclasses give the formula, the parameters and the starts."""
+
+    name: ClassVar[str]
+    formula: ClassVar[str]
+    params: ClassVar[tuple[str, ...]]  # the formula's parameter names, in report order
+    variables: ClassVar[int] = 1
+
+    @abstractmethod
+    def predict(self, theta: Array, x: Array) -> Array:
+        """y at x; positive wherever the parameters are inside their bounds."""
+
+    @abstractmethod
+    def bounds(self, x: Array, y: Array) -> tuple[Array, Array]:
+        """Lower and upper bounds of theta for data (x, y)."""
+
+    @abstractmethod
+    def starts(self, x: Array, y: Array) -> list[Array]:
+        """Initial guesses for the fit, a small grid over the shape parameters."""
+
+    @abstractmethod
+    def report(self, theta: Array) -> dict[str, float]:
+        """The formula's parameters."""
+
+    def asymptote(self, theta: Array) -> float:
+        """The limit of y as x grows without bound (0 for a pure power law)."""
+        return 0.0
+
+    @property
+    def size(self) -> int:
+        return len(self.params)
+
+
+def _log_level(x: Array, y: Array, exponent: float, offset: float = 0.0) -> float:
+    """log a for y - offset = a x^-exponent, by least squares in log space."""
+    gap = np.clip(y - offset, 1e-12, None)
+    return float(np.mean(np.log(gap) + exponent * np.log(x)))
+
+
+class PowerLaw(Form):
+    """M1 of Alabdulmohsin et al. 2022: no floor."""
+
+    name = "m1"
+    formula = "y = a * x^-b"
+    params = ("a", "b")
+
+    def predict(self, theta: Array, x: Array) -> Array:
+        log_a, b = theta
+        return np.exp(log_a - b * np.log(x))
+
+    def bounds(self, x: Array, y: Array) -> tuple[Array, Array]:
+        return np.array([-200.0, -2.0]), np.array([200.0, 5.0])
+
+    def starts(self, x: Array, y: Array) -> list[Array]:
+        return [np.array([_log_level(x, y, b), b]) for b in (0.05, 0.3, 1.0)]
+
+    def report(self, theta: Array) -> dict[str, float]:
+        return {"a": math.exp(theta[0]), "b": float(theta[1])}
+
+
+class OffsetPowerLaw(Form):
+    """M2 of Alabdulmohsin et al. 2022, the usual power law with an irreducible floor."""
+
+    name = "m2"
+    formula = "y = e + a * x^-b"
+    params = ("e", "a", "b")
+
+    def predict(self, theta: Array, x: Array) -> Array:
+        e, log_a, b = theta
+        return e + np.exp(log_a - b * np.log(x))
+
+    def bounds(self, x: Array, y: Array) -> tuple[Array, Array]:
+        return np.array([0.0, -200.0, 0.0]), np.array([float(np.min(y)), 200.0, 5.0])
+
+    def starts(self, x: Array, y: Array) -> list[Array]:
+        low = float(np.min(y))
+        return [np.array([e, _log_level(x, y, b, e), b])
+                for e, b in product((0.0, 0.5 * low, 0.9 * low), (0.1, 0.5, 1.0))]
+
+    def report(self, theta: Array) -> dict[str, float]:
+        return {"e": float(theta[0]), "a": math.exp(theta[1]), "b": float(theta[2])}
+
+    def asymptote(self, theta: Array) -> float:
+        return float(theta[0])
+
+
+class M3(Form):
+    """M3 of Alabdulmohsin et al. 2022: a floor reached through x^-1 + g."""
+
+    name = "m3"
+    formula = "y = a * (x^-1 + g)^b"
+    params = ("a", "g", "b")
+
+    def predict(self, theta: Array, x: Array) -> Array:
+        log_a, log_g, b = theta
+        return np.exp(log_a + b * np.log(1.0 / x + np.exp(log_g)))
+
+    def bounds(self, x: Array, y: Array) -> tuple[Array, Array]:
+        lx = np.log(x)
+        return (np.array([-200.0, -float(lx.max()) - 20.0, 0.0]),
+                np.array([200.0, -float(lx.min()) + 20.0, 5.0]))
+
+    def starts(self, x: Array, y: Array) -> list[Array]:
+        out = []
+        for frac, b in product((1e-3, 0.1, 1.0), (0.1, 0.5, 1.0)):
+            log_g = math.log(frac / float(np.max(x)))
+            log_a = float(np.mean(np.log(y) - b * np.log(1.0 / x + math.exp(log_g))))
+            out.append(np.array([log_a, log_g, b]))
+        return out
+
+    def report(self, theta: Array) -> dict[str, float]:
+        return {"a": math.exp(theta[0]), "g": math.exp(theta[1]), "b": float(theta[2])}
+
+    def asymptote(self, theta: Array) -> float:
+        return math.exp(theta[0] + theta[2] * theta[1])
+
+
+class M4(Form):
+    """M4 of Alabdulmohsin et al. 2022: (y - e) / (e0 - y)^alpha = beta * x^c, c < 0.
+
+    y is found by bisection then Newton steps: the left side rises with y on (e, e0).
+    """
+
+    name = "m4"
+    formula = "(y - e) / (e0 - y)^alpha = beta * x^c"
+    params = ("e", "e0", "alpha", "beta", "c")
+
+    def predict(self, theta: Array, x: Array) -> Array:
+        e, e0, alpha, log_beta, c = theta
+        target = np.exp(log_beta + c * np.log(x))
+        lo = np.full_like(target, e)
+        hi = np.full_like(target, e0)
+        for _ in range(12):  # bisection brackets the root...
+            mid = 0.5 * (lo + hi)
+            above = (mid - e) > target * np.power(np.clip(e0 - mid, 0.0, None), alpha)
+            hi = np.where(above, mid, hi)
+            lo = np.where(above, lo, mid)
+        y = 0.5 * (lo + hi)
+        with np.errstate(all="ignore"):  # at the bracket's ends the slope may overflow
+            for _ in range(6):  # ...and Newton polishes it, kept inside the bracket
+                gap = np.clip(e0 - y, 1e-300, None)
+                g = (y - e) - target * gap**alpha
+                slope = 1.0 + target * alpha * gap ** (alpha - 1.0)
+                step = np.where(np.isfinite(slope), g / slope, 0.0)
+                y = np.clip(y - step, lo, hi)
+        return y
+
+    def bounds(self, x: Array, y: Array) -> tuple[Array, Array]:
+        low, high = float(np.min(y)), float(np.max(y))
+        return (np.array([0.0, high * (1 + 1e-6), 0.0, -200.0, -5.0]),
+                np.array([low, max(4.0 * high, high + 1.0), 5.0, 200.0, 0.0]))
+
+    def starts(self, x: Array, y: Array) -> list[Array]:
+        low, high = float(np.min(y)), float(np.max(y))
+        out = []
+        for e, alpha, c in product((0.0, 0.8 * low), (0.5, 1.0), (-0.2, -0.6)):
+            e0 = max(1.0, high * 1.05) if high < 1.0 else high * 1.5
+            ratio = np.clip(y - e, 1e-12, None) / np.power(np.clip(e0 - y, 1e-12, None), alpha)
+            log_beta = float(np.mean(np.log(ratio) - c * np.log(x)))
+            out.append(np.array([e, e0, alpha, log_beta, c]))
+        return out
+
+    def report(self, theta: Array) -> dict[str, float]:
+        e, e0, alpha, log_beta, c = theta
+        return {"e": float(e), "e0": float(e0), "alpha": float(alpha),
+                "beta": math.exp(log_beta), "c": float(c)}
+
+    def asymptote(self, theta: Array) -> float:
+        return float(theta[0])
+
+
+class BrokenPowerLaw(Form):
+    """Caballero et al. 2022 with ``breaks`` breaks:
+    y = a + b x^-c0 prod_i (1 + (x / d_i)^(1/f_i))^(-c_i f_i)."""
+
+    formula = "y = a + b * x^-c0 * prod_i (1 + (x/d_i)^(1/f_i))^(-c_i*f_i)"
+
+    def __init__(self, breaks: int = 1) -> None:
+        if breaks < 1:
+            raise ValueError(f"a broken power law needs at least 1 break, got {breaks}")
+        self.breaks = breaks
+        self.name = "bnsl" if breaks == 1 else f"bnsl{breaks}"  # type: ignore[misc]
+        self.params = ("a", "b", "c0", *(f"{p}{i}" for i in range(1, breaks + 1)  # type: ignore[misc]
+                                         for p in ("c", "d", "f")))
+
+    def predict(self, theta: Array, x: Array) -> Array:
+        a, log_b, c0 = theta[:3]
+        lx = np.log(x)
+        log_y = log_b - c0 * lx
+        for i in range(self.breaks):
+            c, log_d, log_f = theta[3 + 3 * i: 6 + 3 * i]
+            f = math.exp(log_f)
+            log_y = log_y - c * f * np.logaddexp(0.0, (lx - log_d) / f)
+        return a + np.exp(log_y)
+
+    def bounds(self, x: Array, y: Array) -> tuple[Array, Array]:
+        lx = np.log(x)
+        lo = [0.0, -200.0, -1.0] + [-5.0, float(lx.min()), math.log(0.01)] * self.breaks
+        hi = [float(np.min(y)), 200.0, 5.0] + [5.0, float(lx.max()), math.log(10.0)] * self.breaks
+        return np.array(lo), np.array(hi)
+
+    def starts(self, x: Array, y: Array) -> list[Array]:
+        lx = np.log(x)
+        low = float(np.min(y))
+        out = []
+        spots = np.quantile(lx, (0.3, 0.7)) if self.breaks == 1 else \
+            np.quantile(lx, np.linspace(0.2, 0.8, self.breaks))
+        for a, c0, c1 in product((0.0, 0.8 * low), (0.0, 0.3), (0.2, 1.0)):
+            if self.breaks == 1:
+                for spot in spots:
+                    theta = [a, 0.0, c0, c1, float(spot), math.log(0.3)]
+                    theta[1] = float(np.mean(np.log(np.clip(y - a, 1e-12, None))
+                                             - np.log(self.predict(np.array(
+                                                 [0.0, 0.0, *theta[2:]]), x))))
+                    out.append(np.array(theta))
+            else:
+                theta = [a, 0.0, c0]
+                for spot in spots:
+                    theta += [c1, float(spot), math.log(0.3)]
+                theta[1] = float(np.mean(np.log(np.clip(y - a, 1e-12, None))
+                                         - np.log(self.predict(np.array(
+                                             [0.0, 0.0, *theta[2:]]), x))))
+                out.append(np.array(theta))
+        return out
+
+    def report(self, theta: Array) -> dict[str, float]:
+        out = {"a": float(theta[0]), "b": math.exp(theta[1]), "c0": float(theta[2])}
+        for i in range(self.breaks):
+            c, log_d, log_f = theta[3 + 3 * i: 6 + 3 * i]
+            out.update({f"c{i + 1}": float(c), f"d{i + 1}": math.exp(log_d),
+                        f"f{i + 1}": math.exp(log_f)})
+        return out
+
+    def asymptote(self, theta: Array) -> float:
+        total = theta[2] + sum(theta[3 + 3 * i] for i in range(self.breaks))
+        return float(theta[0]) if total > 0 else math.inf
+
+
+class ChinchillaLaw(Form):
+    """Hoffmann et al. 2022: L(N, D) = E + A / N^alpha + B / D^beta (columns N, D).
+
+    Written as Epoch's LSE(a - alpha log N, b - beta log D, e) with A = e^a, B = e^b,
+    E = e^e, which keeps every term positive."""
+
+    name = "chinchilla"
+    formula = "L = E + A / N^alpha + B / D^beta"
+    params = ("E", "A", "B", "alpha", "beta")
+    variables = 2
+
+    def predict(self, theta: Array, x: Array) -> Array:
+        a, b, e, alpha, beta = theta
+        terms = np.stack([a - alpha * np.log(x[:, 0]), b - beta * np.log(x[:, 1]),
+                          np.full(len(x), e)])
+        return np.exp(np.logaddexp.reduce(terms, axis=0))
+
+    def bounds(self, x: Array, y: Array) -> tuple[Array, Array]:
+        return np.array([-10.0, -10.0, -10.0, 0.0, 0.0]), np.array([60.0, 60.0, 10.0, 3.0, 3.0])
+
+    def starts(self, x: Array, y: Array) -> list[Array]:
+        # Hoffmann et al.'s and Epoch's grid: alpha, beta in {0, 0.5, .., 2}, e in {-1, .., 1},
+        # a, b in {0, 5, .., 25}; trimmed to its useful corner to stay quick.
+        return [np.array([a, b, e, alpha, beta])
+                for a, b, e, alpha, beta in product((0.0, 5.0, 10.0, 15.0, 20.0, 25.0),
+                                                    (0.0, 5.0, 10.0, 15.0, 20.0, 25.0),
+                                                    (-1.0, 0.0, 1.0), (0.0, 0.5, 1.0),
+                                                    (0.0, 0.5, 1.0))]
+
+    def report(self, theta: Array) -> dict[str, float]:
+        a, b, e, alpha, beta = theta
+        return {"E": math.exp(e), "A": math.exp(a), "B": math.exp(b), "alpha": float(alpha),
+                "beta": float(beta)}
+
+    def asymptote(self, theta: Array) -> float:
+        return math.exp(theta[2])
+
+
+class DataConstrainedLaw(ChinchillaLaw):
+    """Muennighoff et al. 2023, data side: repeated tokens are worth less.
+
+    Columns N, D (tokens seen) and U (unique tokens). D is replaced by the effective data
+    D' = U + U * R* * (1 - exp(-R / R*)), R = D / U - 1 repetitions; R* is fitted.
+    (The paper's matching discount on parameters, R*_N, is not modelled.)"""
+
+    name = "data-constrained"
+    formula = "L = E + A / N^alpha + B / D'^beta, D' = U + U R* (1 - exp(-(D/U - 1) / R*))"
+    params = ("E", "A", "B", "alpha", "beta", "R_star")
+    variables = 3
+
+    def effective_data(self, log_r_star: float, x: Array) -> Array:
+        d, u = x[:, 1], x[:, 2]
+        repeats = np.clip(d / u - 1.0, 0.0, None)
+        r_star = math.exp(log_r_star)
+        return u + u * r_star * (1.0 - np.exp(-repeats / r_star))
+
+    def predict(self, theta: Array, x: Array) -> Array:
+        effective = np.column_stack([x[:, 0], self.effective_data(theta[5], x)])
+        return super().predict(theta[:5], effective)
+
+    def bounds(self, x: Array, y: Array) -> tuple[Array, Array]:
+        lo, hi = super().bounds(x, y)
+        return np.append(lo, math.log(0.1)), np.append(hi, math.log(1e4))
+
+    def starts(self, x: Array, y: Array) -> list[Array]:
+        return [np.append(s, math.log(r)) for s in super().starts(x, y)[::9]
+                for r in (5.0, 15.0, 50.0)]
+
+    def report(self, theta: Array) -> dict[str, float]:
+        return {**super().report(theta[:5]), "R_star": math.exp(theta[5])}
+
+
+FORMS: dict[str, Form] = {form.name: form for form in (
+    PowerLaw(), OffsetPowerLaw(), M3(), M4(), BrokenPowerLaw(1), ChinchillaLaw(),
+    DataConstrainedLaw())}
+ONE_VARIABLE = [name for name, form in FORMS.items() if form.variables == 1]

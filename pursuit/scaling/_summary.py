@@ -1,0 +1,93 @@
+"""One fit of a table's columns, summarised the same way for the CLI, JSON and plots."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from pursuit.scaling._fit import Fit, fit
+from pursuit.scaling._forecast import Forecast, compute_forecast, forecast
+from pursuit.scaling._forms import FORMS
+from pursuit.scaling._select import rmsle, select, split_largest
+
+PARAM_LEVEL = 0.95
+PREDICTION_LEVEL = 0.9
+
+
+@dataclass(frozen=True)
+class Study:
+    fit: Fit
+    scores: dict[str, float]  # form -> error on the inner held-back points (auto only)
+    x_held: np.ndarray
+    y_held: np.ndarray
+    forecast: Forecast | None
+
+    def summary(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "form": self.fit.form.name, "formula": self.fit.form.formula,
+            "points_fitted": int(len(self.fit.y)), "resamples": int(len(self.fit.boot)),
+            "params": {name: {"value": v, "lower": lo, "upper": hi} for name, (v, lo, hi)
+                       in self.fit.param_intervals(PARAM_LEVEL).items()},
+            "param_level": PARAM_LEVEL, "prediction_level": PREDICTION_LEVEL,
+            "selection_scores": self.scores, "holdout": [], "holdout_rmsle": None}
+        if len(self.y_held):
+            predicted = self.fit.predict(self.x_held)
+            lower, upper = self.fit.band(self.x_held, PREDICTION_LEVEL)
+            out["holdout"] = [
+                {"x": xi.tolist() if np.ndim(xi) else float(xi), "y": float(yi),
+                 "prediction": float(p), "lower": float(lo), "upper": float(hi)}
+                for xi, yi, p, lo, hi in zip(self.x_held, self.y_held, predicted, lower,
+                                             upper, strict=True)]
+            out["holdout_rmsle"] = rmsle(predicted, self.y_held)
+            out["holdout_coverage"] = float(np.mean((self.y_held >= lower)
+                                                    & (self.y_held <= upper)))
+        if self.forecast is not None:
+            out["forecast"] = self.forecast.as_dict()
+        return out
+
+
+def study(frame: pd.DataFrame, x: Sequence[str], y: str, *, form: str = "auto",
+          holdout: float | None = None, holdout_column: str | None = None,
+          target: float | None = None, group: str | None = None, bootstrap: int = 200,
+          seed: int = 0) -> Study:
+    """Fit ``y`` against the ``x`` columns of ``frame``; score held-out rows; forecast."""
+    for column in [*x, y, *(c for c in (holdout_column, group) if c)]:
+        if column not in frame.columns:
+            raise ValueError(f"no column {column!r}; the table has {list(frame.columns)}")
+    if form != "auto" and form not in FORMS:
+        raise ValueError(f"form must be auto or one of {', '.join(FORMS)}, got {form!r}")
+    if holdout is not None and holdout_column is not None:
+        raise ValueError("give --holdout or --holdout-column, not both")
+    if holdout is not None and not 0 < holdout < 1:
+        raise ValueError(f"--holdout must be a fraction between 0 and 1, got {holdout}")
+    xs = frame[list(x)].to_numpy(dtype=float)
+    xs = xs[:, 0] if len(x) == 1 else xs
+    ys = frame[y].to_numpy(dtype=float)
+    if holdout_column is not None:
+        keep = frame[holdout_column].astype(bool).to_numpy()
+    elif holdout is not None:
+        keep, _ = split_largest(xs, holdout)
+    else:
+        keep = np.ones(len(ys), dtype=bool)
+    groups = frame[group].to_numpy()[keep] if group else None
+    scores: dict[str, float] = {}
+    if form == "auto":
+        candidates = [f for f in FORMS.values() if f.variables == len(x)]
+        if len(x) == 1:
+            choice = select(xs[keep], ys[keep], forms=candidates, bootstrap=bootstrap,
+                            groups=groups, seed=seed)
+            fitted, scores = choice.fit, choice.scores
+        else:
+            fitted = fit(candidates[0], xs[keep], ys[keep], bootstrap=bootstrap, groups=groups,
+                         seed=seed)
+    else:
+        fitted = fit(form, xs[keep], ys[keep], bootstrap=bootstrap, groups=groups, seed=seed)
+    outlook = None
+    if target is not None:
+        outlook = forecast(fitted, target) if len(x) == 1 else \
+            compute_forecast(fitted, target) if fitted.form.name == "chinchilla" else None
+    return Study(fitted, scores, xs[~keep], ys[~keep], outlook)

@@ -1,0 +1,193 @@
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+from typer.testing import CliRunner
+
+from pursuit import scaling
+from pursuit.cli import app
+
+ROOT = Path(__file__).parent.parent
+DATA = Path(os.environ.get("PURSUIT_DATA", ROOT.parent / "shared" / "data"))
+
+
+def needs_data(path: Path) -> None:
+    if not path.exists():
+        if os.environ.get("PURSUIT_REQUIRE_DATA") == "1":
+            pytest.fail(f"{path} is missing but PURSUIT_REQUIRE_DATA is set")
+        pytest.skip(f"benchmark data not found at {path} (set PURSUIT_DATA)")
+
+
+@settings(max_examples=25, deadline=None)
+@given(e=st.floats(0.1, 2.0), a=st.floats(1.0, 100.0), b=st.floats(0.15, 0.9),
+       seed=st.integers(0, 10_000))
+def test_offset_power_law_recovers_its_parameters(e, a, b, seed):
+    """Where the data pin the law down (it falls a lot and comes near its floor), the fit
+    finds the parameters that made it."""
+    x = np.geomspace(1.0, 1e8, 40)
+    assume(a * 1e8**-b < 0.2 * e)
+    noise = np.exp(0.002 * np.random.default_rng(seed).standard_normal(x.size))
+    y = (e + a * x**-b) * noise
+    p = scaling.fit("m2", x, y, bootstrap=0).params
+    assert p["e"] == pytest.approx(e, rel=0.05)
+    assert p["a"] == pytest.approx(a, rel=0.15)
+    assert p["b"] == pytest.approx(b, rel=0.1)
+
+
+@settings(max_examples=20, deadline=None)
+@given(e=st.floats(0.0, 1.0), e0=st.floats(1.5, 5.0), alpha=st.floats(0.0, 2.0),
+       log_beta=st.floats(-5, 5), c=st.floats(-2.0, -0.05))
+def test_m4_prediction_solves_its_equation(e, e0, alpha, log_beta, c):
+    x = np.geomspace(1.0, 1e6, 25)
+    y = scaling.M4().predict(np.array([e, e0, alpha, log_beta, c]), x)
+    assert np.all((y >= e) & (y <= e0))
+    inside = (y - e > 1e-9 * e0) & (e0 - y > 1e-9 * e0)
+    y = y[inside]
+    lhs = (y - e) / np.power(e0 - y, alpha)
+    rhs = (math.exp(log_beta) * x**c)[inside]
+    assert np.allclose(lhs, rhs, rtol=1e-6)
+
+
+@settings(max_examples=20, deadline=None)
+@given(x0=st.floats(1e3, 1e9))
+def test_forecast_inverts_predict(x0):
+    x = np.geomspace(1e2, 1e5, 30)
+    y = 0.3 + 20 * x**-0.4
+    fitted = scaling.fit("m2", x, y, bootstrap=20)
+    target = float(fitted.predict([x0])[0])
+    outlook = scaling.forecast(fitted, target)
+    assert outlook.reachable
+    assert outlook.x == pytest.approx(x0, rel=1e-4)
+    assert outlook.lower <= outlook.x * 1.0001 and outlook.upper >= outlook.x * 0.9999
+
+
+def test_a_target_past_the_asymptote_is_unreachable():
+    x = np.geomspace(1e2, 1e5, 30)
+    fitted = scaling.fit("m2", x, 0.3 + 20 * x**-0.4, bootstrap=30)
+    outlook = scaling.forecast(fitted, 0.25)
+    assert not outlook.reachable and math.isnan(outlook.x)
+    assert outlook.asymptote == pytest.approx(0.3, rel=1e-3)
+    assert outlook.asymptote_lower <= 0.3 <= outlook.asymptote_upper * 1.001
+    assert outlook.reachable_fraction == 0.0
+
+
+@pytest.mark.parametrize("x, y, words", [
+    ([1, 2], [3, 2], "only 2 distinct x values"),
+    ([1, 1, 1, 2], [3, 2.9, 3.1, 2], "duplicates count once"),
+    ([1, 2, 3, 4], [3, 0, 2, 1], "must be > 0"),
+    ([1, 2, -3, 4], [3, 2, 2, 1], "must be > 0"),
+    ([1, 2, 3, 4], [3, float("nan"), 2, 1], "finite"),
+    ([1, 2, 3, 4], [2, 2, 2, 2], "constant"),
+    ([1, 2, 3], [3, 2], "x has 3 values but y has 2"),
+])
+def test_bad_data_gets_a_clear_error(x, y, words):
+    with pytest.raises(ValueError, match=words):
+        scaling.fit("m2", x, y)
+
+
+def test_a_broken_power_law_follows_a_break():
+    # Caballero et al.'s noiseless simulation, fitted on its first 405 points.
+    truth = dict(a=0.41388453071629455, b=2.2772722897737556, c0=0.055077348404973955,
+                 c1=5.662903816010331, d1=612.5836172918001, f1=0.059193036393742314)
+    x = np.arange(1, 4096, dtype=float)
+    y = truth["a"] + truth["b"] * x ** -truth["c0"] * (
+        1 + (x / truth["d1"]) ** (1 / truth["f1"])) ** (-truth["c1"] * truth["f1"])
+    fitted = scaling.fit("bnsl", x[:405:4], y[:405:4], bootstrap=0)
+    assert scaling.rmsle(fitted.predict(x[:405]), y[:405]) < 0.01
+
+
+def test_selection_picks_the_form_that_extrapolates():
+    x = np.geomspace(1e2, 1e6, 40)
+    y = 0.5 + 30 * x**-0.5  # a floor: a pure power law extrapolates badly
+    choice = scaling.select(x, y, forms=["m1", "m2"], bootstrap=10)
+    assert choice.fit.form.name == "m2"
+    assert choice.scores["m2"] < choice.scores["m1"]
+
+
+def test_compute_to_reach_meets_the_closed_form():
+    epoch = {"A": 482.01, "B": 2085.43, "E": 1.817, "alpha": 0.3478, "beta": 0.3659}
+    compute = scaling.compute_to_reach(epoch, 2.0)
+    allocation = scaling.optimal_allocation(epoch, compute)
+    assert allocation.loss == pytest.approx(2.0, rel=1e-9)
+    assert 6 * allocation.params * allocation.tokens == pytest.approx(compute, rel=1e-9)
+    # N_opt grows as C^(beta / (alpha + beta)), about 0.513 for these exponents.
+    bigger = scaling.optimal_allocation(epoch, compute * 10)
+    assert math.log10(bigger.params / allocation.params) == pytest.approx(0.5127, abs=1e-3)
+    assert scaling.compute_to_reach(epoch, 1.5) == math.inf
+
+
+def test_data_constrained_law_discounts_repeats():
+    law = scaling.DataConstrainedLaw()
+    theta = np.array([math.log(400), math.log(2000), math.log(1.8), 0.34, 0.37, math.log(15)])
+    fresh = np.array([[1e9, 1e11, 1e11]])
+    repeated = np.array([[1e9, 1e11, 1e10]])  # the same tokens seen 10 times
+    assert law.effective_data(theta[5], fresh)[0] == pytest.approx(1e11)
+    assert law.effective_data(theta[5], repeated)[0] < 1e11
+    assert law.predict(theta, repeated)[0] > law.predict(theta, fresh)[0]
+    rng = np.random.default_rng(0)
+    n = rng.uniform(8, 10, 80)
+    u = rng.uniform(9, 11, 80)
+    d = u + rng.uniform(0, 1.5, 80)
+    x = np.column_stack([10**n, 10**d, 10**u])
+    fitted = scaling.fit(law, x, law.predict(theta, x), bootstrap=0, top_starts=6)
+    assert fitted.params["R_star"] == pytest.approx(15, rel=0.25)
+
+
+def test_chinchilla_reproduces_epochs_fit():
+    path = DATA / "scaling" / "epoch_chinchilla" / "chinchilla_NDL_tidy.csv"
+    needs_data(path)
+    data = pd.read_csv(path).sort_values("loss").iloc[:-5]
+    fitted = scaling.fit("chinchilla", data[["N_params", "D_tokens"]].to_numpy(),
+                         data["loss"].to_numpy(), bootstrap=0, top_starts=20)
+    epoch = {"A": 477.84, "B": 2143.86, "E": 1.8172, "alpha": 0.34731, "beta": 0.36718}
+    for name, value in epoch.items():
+        assert fitted.params[name] == pytest.approx(value, rel=0.01)
+
+
+def test_fit_command_prints_json_and_draws(tmp_path):
+    x = np.geomspace(1e3, 1e7, 24)
+    rng = np.random.default_rng(1)
+    frame = pd.DataFrame({"compute": np.repeat(x, 2), "seed": np.tile([0, 1], 24)})
+    frame["loss"] = (1.5 + 40 * frame["compute"] ** -0.3) * np.exp(
+        0.005 * rng.standard_normal(len(frame)))
+    path = tmp_path / "runs.csv"
+    frame.to_csv(path, index=False)
+    runner = CliRunner()
+    result = runner.invoke(app, ["fit", str(path), "--x", "compute", "--y", "loss",
+                                 "--holdout", "0.2", "--target", "1.8", "--group", "seed",
+                                 "--resamples", "30", "--json", "--plot",
+                                 str(tmp_path / "fit.png")])
+    assert result.exit_code == 0, result.stdout
+    summary = json.loads(result.stdout)
+    assert summary["form"] in scaling.FORMS
+    for entry in summary["params"].values():
+        assert set(entry) == {"value", "lower", "upper"}
+    assert summary["holdout"] and {"x", "y", "prediction", "lower", "upper"} <= set(
+        summary["holdout"][0])
+    assert all(row["x"] >= np.quantile(x, 0.75) for row in summary["holdout"])
+    assert summary["forecast"]["target"] == 1.8
+    assert (tmp_path / "fit.png").stat().st_size > 10_000
+    two = runner.invoke(app, ["fit", str(path), "--x", "compute", "--y", "loss", "--form",
+                              "m2", "--holdout-column", "seed"])
+    assert two.exit_code == 0 and "m2" in two.stdout
+    bad = runner.invoke(app, ["fit", str(path), "--x", "flops", "--y", "loss"])
+    assert bad.exit_code == 2 and "no column 'flops'" in bad.output
+
+
+def test_the_benchmark_runs_on_a_few_curves():
+    needs_data(DATA / "scaling" / "revisiting_nsl")
+    result = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "scaling.py"),
+                             "--data", str(DATA), "--curves", "3", "--resamples", "5",
+                             "--chinchilla-resamples", "5", "--workers", "1"],
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    assert "median RMSLE ratio" in result.stdout and "Calibration" in result.stdout
+    assert "Chinchilla L(N, D)" in result.stdout
