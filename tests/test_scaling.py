@@ -191,3 +191,34 @@ def test_the_benchmark_runs_on_a_few_curves():
     assert result.returncode == 0, result.stderr
     assert "median RMSLE ratio" in result.stdout and "Calibration" in result.stdout
     assert "Chinchilla L(N, D)" in result.stdout
+
+
+def test_overfit_step_finds_the_turn_and_ignores_one_noisy_point():
+    steps = np.arange(1, 41)
+    loss = 1.0 / steps + 0.002 * np.maximum(steps - 20, 0) ** 1.5
+    loss[8] = 0.01  # one lucky evaluation early on
+    turn = scaling.overfit_step(steps, loss)
+    assert turn.step is not None and 15 <= turn.step <= 25 and turn.worsening > 0
+    still = scaling.overfit_step(steps, 1.0 / steps)
+    assert still.step is None
+    accuracy = scaling.overfit_step(steps, -loss, direction="maximize")
+    assert accuracy.step == turn.step
+
+
+def test_overfit_trend_recovers_the_exponent_with_an_interval():
+    sizes = np.array([1e3, 2e3, 4e3, 8e3, 16e3])
+    steps = 3.0 * sizes**0.7 * np.exp([0.01, -0.02, 0.015, 0.0, -0.01])
+    trend = scaling.overfit_trend(sizes, list(steps) + [])
+    assert trend.lower < 0.7 < trend.upper and trend.upper - trend.lower < 0.2
+    with pytest.raises(ValueError, match="at least 3 runs"):
+        scaling.overfit_trend([1, 2, 3], [10, None, None])
+
+
+def test_repeated_tokens_are_worth_less_than_new_ones():
+    theta = np.array([math.log(400), math.log(2000), math.log(1.8), 0.34, 0.37, math.log(15)])
+    once = scaling.value_of_repeats(theta, 1e9, unique=1e11, tokens=1e11)
+    assert once.worth == pytest.approx(1.0) and once.loss_repeated == once.loss_fresh
+    four = scaling.value_of_repeats(theta, 1e9, unique=2.5e10, tokens=1e11)
+    assert 0.8 < four.worth < 1.0  # four epochs are nearly as good as new (Muennighoff)
+    forty = scaling.value_of_repeats(theta, 1e9, unique=2.5e9, tokens=1e11)
+    assert forty.worth < 0.5 and forty.loss_repeated > four.loss_repeated
