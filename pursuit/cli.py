@@ -138,7 +138,8 @@ def leaderboard(store: StoreOption = None, goal: GoalOption = None, json_: JsonO
     with open_results(store) as results:
         if json_:
             record = results.goal(goal)
-            boards = {g.name: _board_dict(results.leaderboard(g.name))
+            boards = {g.name: {**_board_dict(results.leaderboard(g.name)),
+                               "ladder": results.ladder(g.name)}
                       for g in [record, *results.subgoals(record)]}
             print(json.dumps(_jsonable(boards), indent=2))
             return
@@ -289,6 +290,7 @@ def _status(results: Results, name: str) -> dict[str, Any]:
         "best": {k: board.progress[k] for k in ("best_method", "best_config", "best_n",
                                                  "best_mean", "best_lo", "best_hi")},
         "gap": board.progress["gap"], "reached": board.progress["reached"],
+        "ladder": results.ladder(name),
         "running": [{"trial_id": int(r.trial_id), "method": r.method, "stage": r.stage}
                     for r in running.itertuples()],
         "failed": [{"trial_id": int(r.trial_id), "method": r.method,
@@ -321,6 +323,7 @@ def _print_status(report: dict[str, Any]) -> None:
         out.print(f"  best: {best['best_method']} {best['best_config']}: "
                   f"{_fmt(best['best_mean'])} {_interval(best['best_lo'], best['best_hi'])} "
                   f"over {best['best_n']} seeds; {verdict}", highlight=False)
+    _print_ladder(report["ladder"])
     for row in report["failed"][-5:]:
         out.print(f"  [red]failed[/] trial {row['trial_id']} ({row['method']}): "
                   f"{row['error'][0][:160]}", highlight=False)
@@ -360,6 +363,31 @@ def _print_leaderboard(results: Results, goal: str | None, *, top: int = 10) -> 
                       f"{_fmt(p['best_mean'])} {_interval(p['best_lo'], p['best_hi'])} over "
                       f"{p['best_n']} seeds; {p['trials']} trials, "
                       f"{p['compute_seconds']:.1f} compute s", highlight=False)
+        _print_ladder(results.ladder(child.name))
+
+
+def _print_ladder(ladder: list[dict[str, Any]]) -> None:
+    """One line per scale dial the ladder stepped: its law and what the target takes."""
+    for entry in ladder:
+        head = f"ladder {entry['method']}.{entry['dial']} over {entry['rungs']}"
+        if "form" not in entry:
+            out.print(f"{head}: {entry.get('note', 'no fit')}", highlight=False)
+            continue
+        params = ", ".join(f"{k} {_fmt(v['value'], 3)} {_interval(v['lower'], v['upper'])}"
+                           for k, v in entry["params"].items())
+        line = f"{head}: {entry['fitted_on']} ~ {entry['formula']} ({params})"
+        f = entry.get("forecast")
+        if f and f["reachable"]:
+            line += (f"; target needs {entry['dial']} = {f['x']:.3g} "
+                     f"({f['level']:.0%} interval {_interval(f['lower'], f['upper'])})")
+            cost = entry.get("compute_seconds")
+            if cost:
+                line += f", about {cost['value']:.3g} s per trial"
+        elif f:
+            floor = _interval(f["asymptote_lower"], f["asymptote_upper"])
+            line += (f"; target not reachable by this dial: the law levels off at "
+                     f"{f['asymptote']:.3g} {floor}")
+        out.print(line, highlight=False)
 
 
 def _print_configs(board: Leaderboard, top: int) -> None:

@@ -5,8 +5,11 @@ Stages, in order:
 * **baselines**: every method at its published defaults, once per seed (``goal.seeds``).
 * **search**: the dials of every method that has them, through Optuna's ask/tell; each
   configuration runs once (seed 0) and may be stopped early by the pruner.
-* **ladder**: scaling studies of the leading method's scale dials (planned by a later
-  version; the stage name is reserved so stored results keep their meaning).
+* **ladder**: once a round's claims are confirmed, the leading configuration's dials with
+  a scale role (``params``, ``data``, ``steps``, ``epochs``) are stepped by factors of 2
+  (x1/4 to x4, within their ranges) with the other dials held, over all seeds, if the
+  whole ladder fits the trial budget. ``pursuit.scaling`` fits these rungs and forecasts
+  what reaching the target takes.
 * **confirm**: the most promising searched configurations re-run until they rest on
   ``goal.seeds`` seeds, so that claims are made over seeds, never over one lucky run.
 
@@ -41,7 +44,8 @@ from typing import Any
 import optuna
 
 from pursuit.analysis.stats import clears, mean_interval
-from pursuit.dials import Value
+from pursuit.dials import Int, Value
+from pursuit.exceptions import DialError
 from pursuit.execution import Executor, InlineExecutor, ProcessExecutor
 from pursuit.goal import Goal
 from pursuit.methods import Method
@@ -173,6 +177,7 @@ class Engine:
         self._rerun: deque[int] = deque()
         self._kills: dict[int, int] = defaultdict(int)
         self._claims = _Claims()
+        self._config_dials: dict[tuple[str, str], dict[str, Value]] = {}
         self._batch = WriteBatch(engine=self.engine_id)
         self._refused = 0
         self._round_end = 0
@@ -289,7 +294,13 @@ class Engine:
         if confirm is not None:
             self._stage = "confirm"
             return confirm
-        if self._live or planned or not self.searchable or not self._search_allowed(planned):
+        if self._live or planned:
+            return None  # the round's claims are still being confirmed
+        ladder = self._ladder_plan(taken)
+        if ladder is not None:
+            self._stage = "ladder"
+            return ladder
+        if not self.searchable or not self._search_allowed(planned):
             return None
         self._round_end = searched + self._round_size
         return self._search_plan(planned)
@@ -319,6 +330,28 @@ class Engine:
                         key=lambda m: math.inf if math.isnan(best[m.name]) else sign * best[m.name])
         rank = {m.name: i + 1 for i, m in enumerate(ranked)}
         return min(self.searchable, key=lambda m: counts[m.name] * rank[m.name])
+
+    def _ladder_plan(self, taken: set[tuple[str, str, str, int]]) -> _Plan | None:
+        """The next rung of the leader's scaling ladder: each dial with a scale role stepped
+        by factors of 2 (1/4, 1/2, 2, 4) with the other dials at the leader's values."""
+        best = self._best_claim(with_config=True)
+        if best is None:
+            return None
+        method = self.methods[best[0]]
+        leader = dict(self._config_dials[(best[0], best[5])])
+        rungs = ladder_rungs(method, leader)
+        cost = sum(1 for dials in rungs for seed in range(self.goal.seeds)
+                   if ("ladder", method.name, config_key(dials), seed) not in self._keys)
+        limit = self.goal.budget.max_trials
+        if cost == 0 or (limit is not None and len(self._records) + cost > limit):
+            return None  # climbed already, or the whole ladder does not fit the budget
+        for dials in rungs:
+            key = config_key(dials)
+            for seed in range(self.goal.seeds):
+                k = ("ladder", method.name, key, seed)
+                if k not in self._keys and k not in taken:
+                    return _Plan(method, "ladder", dials, seed)
+        return None
 
     def _confirm_plan(self, taken: set[tuple[str, str, str, int]]) -> _Plan | None:
         """The next missing seed of a configuration worth confirming."""
@@ -404,15 +437,18 @@ class Engine:
         interval = f" [{lo:.4g}, {hi:.4g}]" if n > 1 else ""
         return f"{method} {self.goal.metric} {mean:.4g}{interval} over {n} seeds"
 
-    def _best_claim(self) -> tuple[str, float, float, float, int] | None:
+    def _best_claim(self, with_config: bool = False) -> tuple[Any, ...] | None:
+        """(method, mean, lo, hi, n[, config]) of the best configuration with all seeds."""
         best = None
-        for (method, _), values in self._claims.values.items():
+        for (method, config), values in self._claims.values.items():
             if len(values) < self.goal.seeds:
                 continue
             mean, lo, hi = mean_interval(values)
             if best is None or self.goal.better(mean, best[1]):
-                best = (method, mean, lo, hi, len(values))
-        return best
+                best = (method, mean, lo, hi, len(values), config)
+        if best is None:
+            return None
+        return best if with_config else best[:5]
 
     # ----------------------------------------------------------------- events (Sink)
     def on_report(self, trial_id: int, attempt: int, points: list[Point]) -> None:
@@ -470,6 +506,7 @@ class Engine:
                 self._best[record.method] = record.value
 
     def _claim(self, record: _Record) -> None:
+        self._config_dials[(record.method, record.config)] = record.dials
         values = self._claims.values[(record.method, record.config)]
         values.append(record.value)
         if len(values) >= self.goal.seeds:
@@ -582,6 +619,29 @@ class Engine:
             best_lo=best[2] if best else math.nan, best_hi=best[3] if best else math.nan,
             best_n=best[4] if best else 0, target=self.goal.target,
             direction=self.goal.direction))
+
+
+LADDER_FACTORS = (0.25, 0.5, 2.0, 4.0)
+
+
+def ladder_rungs(method: Method, leader: dict[str, Value]) -> list[dict[str, Value]]:
+    """The configurations of a scaling ladder around ``leader``, within the dials' ranges."""
+    rungs: list[dict[str, Value]] = []
+    for name, dial in method.dials.items():
+        if dial.scale is None or not isinstance(leader.get(name), int | float):
+            continue
+        for factor in LADDER_FACTORS:
+            value: Value = leader[name] * factor  # type: ignore[operator]
+            if isinstance(dial, Int):
+                value = int(round(value))
+            try:
+                value = dial.validate(name, value)
+            except DialError:
+                continue  # off the end of the dial's range
+            rung = {**leader, name: value}
+            if rung != leader and rung not in rungs:
+                rungs.append(rung)
+    return rungs
 
 
 def run(goal: Goal, store: Store | str | None = None, executor: Executor | str | None = None,

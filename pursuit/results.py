@@ -87,6 +87,16 @@ class Results:
                            direction=spec["direction"], target=spec.get("target"),
                            seeds=spec.get("seeds", 3))
 
+    def ladder(self, goal: str | None = None) -> list[dict[str, Any]]:
+        """Scaling fits of the ladder stage and what reaching the target takes (see
+        ``pursuit.scaling.ladder_forecasts``)."""
+        from pursuit.scaling import ladder_forecasts
+
+        record = self.goal(goal)
+        spec = record.spec
+        return ladder_forecasts(self.results(record.name), metric=spec["metric"],
+                                direction=spec["direction"], target=spec.get("target"))
+
     def close(self) -> None:
         self.store.close()
 

@@ -91,3 +91,11 @@ def slow(trial, *, x=Float(0.0, 1.0, default=0.5)):
         time.sleep(0.02)
         trial.report(step, value=x * step)
     return x
+
+
+@pursuit.method(source="ours")
+def scaled(trial, *, width=Int(4, 256, log=True, default=16, scale="params"),
+           lr=Float(0.01, 1.0, log=True, default=0.1)):
+    """A loss that falls as width^-0.5 toward 0.1, best at lr = 0.1; minimize."""
+    noise = 0.002 * np.random.default_rng(trial.seed + 7 * width).standard_normal()
+    return (0.1 + 2.0 * width**-0.5) * (1 + 0.2 * math.log10(lr / 0.1) ** 2) + noise

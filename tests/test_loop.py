@@ -187,3 +187,22 @@ def test_wall_clock_budget_spans_restarts():
     [second] = run_toy(goal, store, policy=Policy(heartbeat_every=0.1))
     assert second.reason.startswith("budget spent (1 s of wall clock)")
     assert len(store.trials(1)) == done  # the budget was spent by the first run
+
+
+def test_the_ladder_steps_scale_dials_and_forecasts_what_the_target_takes(tmp_path):
+    url = f"sqlite:///{tmp_path / 'p.db'}"
+    goal = Goal(name="ladder", metric="value", direction="minimize", target=0.15, seeds=3,
+                budget={"max_trials": 60}, methods=["sample_methods:scaled"])
+    run_toy(goal, url, policy=Policy(search_round=8))
+    with pursuit.open(url) as results:
+        frame = results.results()
+        ladder = frame[frame["stage"] == "ladder"]
+        [entry] = results.ladder()
+    assert len(ladder) >= 6 and set(ladder["seed"]) == {0, 1, 2}
+    assert ladder["dial.lr"].nunique() == 1  # the other dials stay at the leader's values
+    assert entry["dial"] == "width" and len(entry["rungs"]) >= 3
+    outlook = entry["forecast"]
+    # The truth: 0.1 + 2 w^-0.5 = 0.15 at w = 1600 (times the lr penalty of the leader).
+    assert outlook["reachable"] and 400 < outlook["x"] < 10_000
+    assert outlook["lower"] <= outlook["x"] <= outlook["upper"]
+    assert entry["compute_seconds"]["value"] > 0

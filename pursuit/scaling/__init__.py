@@ -8,39 +8,41 @@ Like ``pursuit.analysis``, this package imports nothing else of Pursuit.
 """
 
 from pursuit.scaling._curves import (
-                                     Overfit,
-                                     RepeatValue,
-                                     Trend,
-                                     overfit_step,
-                                     overfit_trend,
-                                     value_of_repeats,
+    Overfit,
+    RepeatValue,
+    Trend,
+    overfit_step,
+    overfit_trend,
+    power_trend,
+    value_of_repeats,
 )
 from pursuit.scaling._fit import DELTA, Fit, check_data, fit, robust_scale
 from pursuit.scaling._forecast import (
-                                     Allocation,
-                                     Forecast,
-                                     compute_forecast,
-                                     compute_to_reach,
-                                     forecast,
-                                     optimal_allocation,
+    Allocation,
+    Forecast,
+    compute_forecast,
+    compute_to_reach,
+    forecast,
+    optimal_allocation,
 )
 from pursuit.scaling._forms import (
-                                     FORMS,
-                                     M3,
-                                     M4,
-                                     BrokenPowerLaw,
-                                     ChinchillaLaw,
-                                     DataConstrainedLaw,
-                                     Form,
-                                     OffsetPowerLaw,
-                                     PowerLaw,
+    FORMS,
+    M3,
+    M4,
+    BrokenPowerLaw,
+    ChinchillaLaw,
+    DataConstrainedLaw,
+    Form,
+    OffsetPowerLaw,
+    PowerLaw,
 )
+from pursuit.scaling._ladder import ladder_forecasts
 from pursuit.scaling._select import Choice, rmsle, select, split_largest
 
 __all__ = [
     "DELTA", "FORMS", "M3", "M4", "Allocation", "BrokenPowerLaw", "ChinchillaLaw", "Choice",
-    "DataConstrainedLaw", "Fit", "Forecast", "Form", "OffsetPowerLaw", "Overfit",
-    "PowerLaw", "RepeatValue", "Trend", "check_data", "compute_forecast", "compute_to_reach",
-    "fit", "forecast", "optimal_allocation", "overfit_step", "overfit_trend", "rmsle",
-    "robust_scale", "select", "split_largest", "value_of_repeats",
+    "DataConstrainedLaw", "Fit", "Forecast", "Form", "OffsetPowerLaw", "Overfit", "PowerLaw",
+    "RepeatValue", "Trend", "check_data", "compute_forecast", "compute_to_reach", "fit",
+    "forecast", "ladder_forecasts", "optimal_allocation", "overfit_step", "overfit_trend",
+    "power_trend", "rmsle", "robust_scale", "select", "split_largest", "value_of_repeats",
 ]

@@ -63,10 +63,17 @@ class Trend:
 def overfit_trend(data_sizes: Sequence[float], overfit_steps: Sequence[float | None],
                   level: float = 0.95) -> Trend:
     """How the step of overfitting moves with the amount of data, from runs that turned."""
-    pairs = [(d, s) for d, s in zip(data_sizes, overfit_steps, strict=True)
-             if s is not None and d > 0 and s > 0]
+    pairs = [(d, s) for d, s in zip(data_sizes, overfit_steps, strict=True) if s is not None]
     if len(pairs) < 3:
         raise ValueError(f"a trend needs at least 3 runs that overfit, got {len(pairs)}")
+    return power_trend(*zip(*pairs, strict=True), level=level)
+
+
+def power_trend(x: Sequence[float], y: Sequence[float], level: float = 0.95) -> Trend:
+    """``y = c * x^k`` through positive points, with a t-interval on k."""
+    pairs = [(a, b) for a, b in zip(x, y, strict=True) if a > 0 and b > 0]
+    if len(pairs) < 3 or len({a for a, _ in pairs}) < 2:
+        raise ValueError("a trend needs at least 3 positive points at 2 or more x values")
     lx, ly = (np.log(np.array(v, dtype=float)) for v in zip(*pairs, strict=True))
     fit = stats.linregress(lx, ly)
     half = float(stats.t.ppf(0.5 + level / 2, len(pairs) - 2) * fit.stderr)
