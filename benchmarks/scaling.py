@@ -110,7 +110,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--curves", type=int, default=None, help="only the first N curves")
-    parser.add_argument("--resamples", type=int, default=40)
+    parser.add_argument("--resamples", type=int, default=20)
     parser.add_argument("--chinchilla-resamples", type=int, default=200)
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     args = parser.parse_args()

@@ -224,7 +224,10 @@ def _print_fit(summary: dict[str, Any]) -> None:
     if summary["selection_scores"]:
         scores = ", ".join(f"{k} {_fmt(v, 3)}" for k, v in sorted(
             summary["selection_scores"].items(), key=lambda kv: (math.isnan(kv[1]), kv[1])))
-        out.print(f"  chosen by RMSLE on the held-back largest x: {scores}", highlight=False)
+        out.print(f"  RMSLE of each form on the held-back largest x: {scores}", highlight=False)
+        if len(summary["blend_weights"]) > 1:
+            weights = ", ".join(f"{k} {v:.2f}" for k, v in summary["blend_weights"].items())
+            out.print(f"  blended in log space with weights {weights}", highlight=False)
     table = Table(title=f"parameters, {summary['param_level']:.0%} bootstrap intervals",
                   title_justify="left")
     for column in ("parameter", "value", "interval"):

@@ -107,9 +107,14 @@ def test_a_broken_power_law_follows_a_break():
 def test_selection_picks_the_form_that_extrapolates():
     x = np.geomspace(1e2, 1e6, 40)
     y = 0.5 + 30 * x**-0.5  # a floor: a pure power law extrapolates badly
-    choice = scaling.select(x, y, forms=["m1", "m2"], bootstrap=10)
+    choice = scaling.select(x, y, forms=["m1", "m2"], bootstrap=10, blend=False)
     assert choice.fit.form.name == "m2"
     assert choice.scores["m2"] < choice.scores["m1"]
+    blended = scaling.select(x, y, forms=["m1", "m2"], bootstrap=10)
+    assert blended.fit.form.name == "blend" and blended.weights["m2"] > 0.9
+    assert set(blended.fit.params) == {"m1.a", "m1.b", "m2.e", "m2.a", "m2.b"}
+    assert scaling.rmsle(blended.fit.predict(x), y) < 0.01
+    assert blended.fit.form.asymptote(blended.fit.theta) == 0.0  # m1 has no floor
 
 
 def test_compute_to_reach_meets_the_closed_form():
@@ -167,7 +172,7 @@ def test_fit_command_prints_json_and_draws(tmp_path):
                                  str(tmp_path / "fit.png")])
     assert result.exit_code == 0, result.stdout
     summary = json.loads(result.stdout)
-    assert summary["form"] in scaling.FORMS
+    assert summary["form"] == "blend" and abs(sum(summary["blend_weights"].values()) - 1) < 1e-9
     for entry in summary["params"].values():
         assert set(entry) == {"value", "lower", "upper"}
     assert summary["holdout"] and {"x", "y", "prediction", "lower", "upper"} <= set(

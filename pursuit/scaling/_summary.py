@@ -22,6 +22,7 @@ PREDICTION_LEVEL = 0.9
 class Study:
     fit: Fit
     scores: dict[str, float]  # form -> error on the inner held-back points (auto only)
+    weights: dict[str, float]  # form -> weight in the blend (auto only)
     x_held: np.ndarray
     y_held: np.ndarray
     forecast: Forecast | None
@@ -33,7 +34,8 @@ class Study:
             "params": {name: {"value": v, "lower": lo, "upper": hi} for name, (v, lo, hi)
                        in self.fit.param_intervals(PARAM_LEVEL).items()},
             "param_level": PARAM_LEVEL, "prediction_level": PREDICTION_LEVEL,
-            "selection_scores": self.scores, "holdout": [], "holdout_rmsle": None}
+            "selection_scores": self.scores, "blend_weights": self.weights, "holdout": [],
+            "holdout_rmsle": None}
         if len(self.y_held):
             predicted = self.fit.predict(self.x_held)
             lower, upper = self.fit.band(self.x_held, PREDICTION_LEVEL)
@@ -75,12 +77,13 @@ def study(frame: pd.DataFrame, x: Sequence[str], y: str, *, form: str = "auto",
         keep = np.ones(len(ys), dtype=bool)
     groups = frame[group].to_numpy()[keep] if group else None
     scores: dict[str, float] = {}
+    weights: dict[str, float] = {}
     if form == "auto":
         candidates = [f for f in FORMS.values() if f.variables == len(x)]
         if len(x) == 1:
             choice = select(xs[keep], ys[keep], forms=candidates, bootstrap=bootstrap,
                             groups=groups, seed=seed)
-            fitted, scores = choice.fit, choice.scores
+            fitted, scores, weights = choice.fit, choice.scores, choice.weights
         else:
             fitted = fit(candidates[0], xs[keep], ys[keep], bootstrap=bootstrap, groups=groups,
                          seed=seed)
@@ -90,4 +93,4 @@ def study(frame: pd.DataFrame, x: Sequence[str], y: str, *, form: str = "auto",
     if target is not None:
         outlook = forecast(fitted, target) if len(x) == 1 else \
             compute_forecast(fitted, target) if fitted.form.name == "chinchilla" else None
-    return Study(fitted, scores, xs[~keep], ys[~keep], outlook)
+    return Study(fitted, scores, weights, xs[~keep], ys[~keep], outlook)
