@@ -244,9 +244,13 @@ def _print_fit(summary: dict[str, Any]) -> None:
     if f:
         level = f"{f['level']:.0%}"
         if f["reachable"]:
-            out.print(f"target {f['target']:g} reached at x = {f['x']:.4g} "
+            what = "compute C" if "x_is" in f else "x"
+            out.print(f"target {f['target']:g} reached at {what} = {f['x']:.4g} "
                       f"({level} interval {_interval(f['lower'], f['upper'])}; "
                       f"{f['reachable_fraction']:.0%} of refits reach it)", highlight=False)
+            if "params_opt" in f:
+                out.print(f"  compute-optimal there: N = {f['params_opt']:.3g} parameters, "
+                          f"D = {f['tokens_opt']:.3g} tokens", highlight=False)
         else:
             out.print(f"target {f['target']:g} is not reachable under this law: it levels off "
                       f"at {f['asymptote']:.4g} ({level} interval "

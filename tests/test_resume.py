@@ -28,12 +28,12 @@ methods:
 """
 
 
-def start_engine(tmp_path, db, *, errors=False):
+def start_engine(tmp_path, store, *, errors=False):
     import os
 
     env = {**os.environ, "PYTHONPATH": str(HERE), "COLUMNS": "200"}
     return subprocess.Popen([sys.executable, "-m", "pursuit", "run", "goal.yaml", "--store",
-                             str(db), "--workers", "2"], cwd=tmp_path, env=env,
+                             str(store), "--workers", "2"], cwd=tmp_path, env=env,
                             stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE if errors else subprocess.DEVNULL, text=True)
 
@@ -48,10 +48,12 @@ def finished(db):
         store.close()
 
 
-@pytest.mark.parametrize("seed", [1, 2])
-def test_engine_sigkilled_at_seeded_moments_loses_and_repeats_nothing(tmp_path, seed):
+@pytest.mark.parametrize("seed, backend", [(1, "sqlite"), (2, "sqlite"), (3, "postgres")])
+def test_engine_sigkilled_at_seeded_moments_loses_and_repeats_nothing(tmp_path, seed, backend):
+    from conftest import postgres_url
+
     (tmp_path / "goal.yaml").write_text(GOAL)
-    db = tmp_path / "chaos.db"
+    db = tmp_path / "chaos.db" if backend == "sqlite" else postgres_url()
     rng = random.Random(seed)
     seen: dict = {}
     for _ in range(3):

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from pursuit.scaling._fit import Fit, fit
-from pursuit.scaling._forecast import Forecast, compute_forecast, forecast
+from pursuit.scaling._forecast import Forecast, compute_forecast, forecast, optimal_allocation
 from pursuit.scaling._forms import FORMS
 from pursuit.scaling._select import rmsle, select, split_largest
 
@@ -49,6 +49,12 @@ class Study:
                                                     & (self.y_held <= upper)))
         if self.forecast is not None:
             out["forecast"] = self.forecast.as_dict()
+            if self.fit.form.name == "chinchilla":
+                out["forecast"]["x_is"] = "compute (FLOP, C = 6 N D) at the compute-optimal N, D"
+                if self.forecast.reachable:
+                    best = optimal_allocation(self.fit.params, self.forecast.x)
+                    out["forecast"].update({"params_opt": best.params,
+                                            "tokens_opt": best.tokens})
         return out
 
 
