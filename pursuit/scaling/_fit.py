@@ -54,9 +54,11 @@ class Fit:
     y: Array
     cost: float
     boot: Array = field(default_factory=lambda: np.empty((0, 0)))  # (resamples, params)
-    # Log-space error of extrapolating this form, measured on held-back points when the
-    # form was chosen (see select); it widens prediction intervals beyond the fitted x.
+    # Log-space error of extrapolating, measured on held-back points when the law was chosen
+    # (see select), and how far (in log x) that extrapolation reached. Beyond the fitted x,
+    # prediction intervals widen by this error, grown in proportion to the distance.
     extrapolation_error: float = 0.0
+    extrapolation_span: float = math.log(1.5)
 
     def predict(self, x: Array | Sequence[float]) -> Array:
         return self.form.predict(self.theta, np.asarray(x, dtype=float))
@@ -93,9 +95,11 @@ class Fit:
             curves = centre[None, :]
         if noise:
             spread = np.full(x.shape[0], robust_scale(self.log_residuals()))
-            beyond = (x if x.ndim == 1 else x[:, 0]) > np.max(self.x if self.x.ndim == 1
-                                                                else self.x[:, 0])
-            spread[beyond] = np.hypot(spread[beyond], self.extrapolation_error)
+            key = x if x.ndim == 1 else x[:, 0]
+            end = np.max(self.x if self.x.ndim == 1 else self.x[:, 0])
+            distance = np.log(np.maximum(key, end) / end) / self.extrapolation_span
+            spread = np.hypot(spread, self.extrapolation_error * np.where(
+                key > end, np.maximum(distance, 1.0), 0.0))
             rng = np.random.default_rng(0)
             curves = curves + rng.standard_normal(curves.shape) * spread
         lo, hi = np.quantile(curves, [(1 - level) / 2, (1 + level) / 2], axis=0)

@@ -4,6 +4,8 @@
 rest, and scores each on the held-back points. It then refits the candidates on all
 points and blends them in log space, each weighted by 1 / (held-back error)^2, so that a
 form that extrapolated well counts for more without one lucky score deciding alone.
+Prediction intervals beyond the data carry the worst candidate's held-back error, grown
+with the distance of the extrapolation: the uncertainty about which form is right.
 """
 
 from __future__ import annotations
@@ -107,36 +109,37 @@ def select(x: Array | Sequence[float], y: Array | Sequence[float], *,
     candidates = [FORMS[f] if isinstance(f, str) else f for f in (forms or ONE_VARIABLE)]
     kept, held = split_near_end(x, back_factor, max(c.size for c in candidates) + 2)
     scores: dict[str, float] = {}
-    inner: dict[str, Array] = {}
     for form in candidates:
         try:
             trial = fit(form, x[kept], y[kept], delta=delta, bootstrap=0)
         except ValueError:
             scores[form.name] = math.nan
             continue
-        inner[form.name] = np.log(trial.predict(x[held]))
         scores[form.name] = rmsle(trial.predict(x[held]), y[held])
     usable = {k: v for k, v in scores.items() if math.isfinite(v)}
     if not usable:
         raise ValueError(f"no form could be fitted on the {int(kept.sum())} points left after "
                          f"holding back {int(held.sum())}; give more points")
+    span = math.log(np.max(x) / np.max(x[kept]))
     if not blend or len(usable) == 1:
         best = min(usable, key=usable.__getitem__)
         chosen = fit(next(f for f in candidates if f.name == best), x, y, delta=delta,
                      bootstrap=bootstrap, groups=groups, seed=seed)
-        return Choice(replace(chosen, extrapolation_error=usable[best]), scores, {best: 1.0})
+        return Choice(replace(chosen, extrapolation_error=usable[best],
+                              extrapolation_span=span), scores, {best: 1.0})
     weights = {k: 1.0 / max(v, 1e-6) ** 2 for k, v in usable.items()}
     total = sum(weights.values())
     weights = {k: w / total for k, w in weights.items()}
     members = [fit(next(f for f in candidates if f.name == name), x, y, delta=delta,
                    bootstrap=bootstrap, groups=groups, seed=seed) for name in weights]
     blended = Blend([m.form for m in members], list(weights.values()))
-    inner_log = sum(w * inner[k] for k, w in weights.items())
-    error = float(np.sqrt(np.mean((inner_log - np.log(y[held])) ** 2)))
+    # Which form is right is not known: the intervals carry the held-back error of the
+    # worst candidate, not the blend's own, which the weights were chosen to make small.
+    error = max(usable.values())
     rows = min(len(m.boot) for m in members)
     boot = np.hstack([m.boot[:rows] for m in members]) if rows else np.empty((0, 0))
     theta = np.concatenate([m.theta for m in members])
     combined = Fit(blended, theta, x, y, sum(w * m.cost for w, m in
                                              zip(weights.values(), members, strict=True)),
-                   boot, extrapolation_error=error)
+                   boot, extrapolation_error=error, extrapolation_span=span)
     return Choice(combined, scores, weights)
