@@ -37,7 +37,7 @@ import time
 import uuid
 from collections import Counter, defaultdict, deque
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -137,13 +137,6 @@ class _Plan:
     rerun_of: int | None = None
 
 
-@dataclass
-class _Claims:
-    """Completed values per (method, configuration), to judge claims over seeds."""
-
-    values: dict[tuple[str, str], list[float]] = field(default_factory=lambda: defaultdict(list))
-
-
 class Engine:
     """Runs one goal (not its sub-goals) to its end on one store and one executor."""
 
@@ -176,7 +169,8 @@ class Engine:
         self._live: dict[int, _Live] = {}
         self._rerun: deque[int] = deque()
         self._kills: dict[int, int] = defaultdict(int)
-        self._claims = _Claims()
+        # Completed values per (method, configuration), to judge claims over seeds.
+        self._claims: defaultdict[tuple[str, str], list[float]] = defaultdict(list)
         self._config_dials: dict[tuple[str, str], dict[str, Value]] = {}
         self._batch = WriteBatch(engine=self.engine_id)
         self._refused = 0
@@ -186,8 +180,7 @@ class Engine:
         self._started = time.monotonic()
         self._wall_before = 0.0  # wall seconds earlier engines spent on this goal
         self._last_flush = self._last_beat = self._last_view = 0.0
-        round_size = self.policy.search_round or max(8, 4 * len(self.searchable))
-        self._round_size = round_size
+        self._round_size = self.policy.search_round or max(8, 4 * len(self.searchable))
 
     # ----------------------------------------------------------------- running
     def run(self) -> Summary:
@@ -440,7 +433,7 @@ class Engine:
     def _best_claim(self, with_config: bool = False) -> tuple[Any, ...] | None:
         """(method, mean, lo, hi, n[, config]) of the best configuration with all seeds."""
         best = None
-        for (method, config), values in self._claims.values.items():
+        for (method, config), values in self._claims.items():
             if len(values) < self.goal.seeds:
                 continue
             mean, lo, hi = mean_interval(values)
@@ -507,7 +500,7 @@ class Engine:
 
     def _claim(self, record: _Record) -> None:
         self._config_dials[(record.method, record.config)] = record.dials
-        values = self._claims.values[(record.method, record.config)]
+        values = self._claims[(record.method, record.config)]
         values.append(record.value)
         if len(values) >= self.goal.seeds:
             mean, lo, hi = mean_interval(values)
