@@ -57,13 +57,11 @@ def score_curve(item: tuple[str, str, str, pd.DataFrame, int]) -> dict:
     cap = 1.0 if domain in ("IC", "BB") else math.inf  # the notebook caps these at 1
     row = {"domain": domain, "task": task, "model": model, "n_fit": len(x),
            "n_test": len(xh)}
-    for form in ("m1", "m2", "m3", "m4"):
-        try:
-            fitted = scaling.fit(form, x, y, bootstrap=0)
-            row[form.upper()] = scaling.rmsle(np.minimum(fitted.predict(xh), cap), yh)
-        except ValueError:
-            row[form.upper()] = math.nan
     choice = scaling.select(x, y, bootstrap=resamples)
+    for form in ("m1", "m2", "m3", "m4"):  # each form alone, as fitted inside the blend
+        member = choice.members.get(form)
+        row[form.upper()] = math.nan if member is None else \
+            scaling.rmsle(np.minimum(member.predict(xh), cap), yh)
     predicted = np.minimum(choice.fit.predict(xh), cap)
     lower, upper = choice.fit.band(xh, 0.9)
     row.update({"auto": scaling.rmsle(predicted, yh), "auto_form": choice.fit.form.name,

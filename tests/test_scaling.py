@@ -113,6 +113,7 @@ def test_selection_picks_the_form_that_extrapolates():
     blended = scaling.select(x, y, forms=["m1", "m2"], bootstrap=10)
     assert blended.fit.form.name == "blend" and blended.weights["m2"] > 0.9
     assert set(blended.fit.params) == {"m1.a", "m1.b", "m2.e", "m2.a", "m2.b"}
+    assert set(blended.members) == {"m1", "m2"}
     assert scaling.rmsle(blended.fit.predict(x), y) < 0.01
     assert blended.fit.form.asymptote(blended.fit.theta) == 0.0  # m1 has no floor
 

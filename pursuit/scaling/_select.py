@@ -96,6 +96,7 @@ class Choice:
     fit: Fit
     scores: dict[str, float]  # form -> RMSLE on the held-back points (NaN: could not fit)
     weights: dict[str, float]
+    members: dict[str, Fit]  # each form in the law, fitted on all points
 
 
 def select(x: Array | Sequence[float], y: Array | Sequence[float], *,
@@ -125,8 +126,8 @@ def select(x: Array | Sequence[float], y: Array | Sequence[float], *,
         best = min(usable, key=usable.__getitem__)
         chosen = fit(next(f for f in candidates if f.name == best), x, y, delta=delta,
                      bootstrap=bootstrap, groups=groups, seed=seed)
-        return Choice(replace(chosen, extrapolation_error=usable[best],
-                              extrapolation_span=span), scores, {best: 1.0})
+        chosen = replace(chosen, extrapolation_error=usable[best], extrapolation_span=span)
+        return Choice(chosen, scores, {best: 1.0}, {best: chosen})
     weights = {k: 1.0 / max(v, 1e-6) ** 2 for k, v in usable.items()}
     total = sum(weights.values())
     weights = {k: w / total for k, w in weights.items()}
@@ -142,4 +143,4 @@ def select(x: Array | Sequence[float], y: Array | Sequence[float], *,
     combined = Fit(blended, theta, x, y, sum(w * m.cost for w, m in
                                              zip(weights.values(), members, strict=True)),
                    boot, extrapolation_error=error, extrapolation_span=span)
-    return Choice(combined, scores, weights)
+    return Choice(combined, scores, weights, dict(zip(weights, members, strict=True)))
