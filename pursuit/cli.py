@@ -55,6 +55,9 @@ def main() -> None:
     except PursuitError as error:
         err.print(f"[bold red]error:[/] {error}", highlight=False)
         sys.exit(1)
+    except KeyboardInterrupt:  # Ctrl-C outside a run (a run handles its own)
+        err.print("interrupted")
+        sys.exit(130)
 
 
 @app.command()

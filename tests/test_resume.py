@@ -79,7 +79,7 @@ def test_engine_sigkilled_at_seeded_moments_loses_and_repeats_nothing(tmp_path, 
 
 
 def test_killed_workers_preempt_their_trials_which_run_again(tmp_path):
-    (tmp_path / "goal.yaml").write_text(GOAL.replace("max_trials: 36", "max_trials: 80"))
+    (tmp_path / "goal.yaml").write_text(GOAL.replace("max_trials: 36", "max_trials: 200"))
     db = tmp_path / "chaos.db"
     engine = start_engine(tmp_path, db, errors=True)
     killed = 0
@@ -102,10 +102,14 @@ def test_killed_workers_preempt_their_trials_which_run_again(tmp_path):
 
 
 def test_ctrl_c_stops_cleanly_and_the_same_command_resumes(tmp_path):
-    (tmp_path / "goal.yaml").write_text(GOAL)
+    (tmp_path / "goal.yaml").write_text(GOAL.replace("max_trials: 36", "max_trials: 400"))
     db = tmp_path / "chaos.db"
     engine = start_engine(tmp_path, db, errors=True)
-    time.sleep(2.5)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:  # interrupt mid-run, once trials are finishing
+        time.sleep(0.2)
+        if db.exists() and len(finished(db)[0]) >= 4:
+            break
     engine.send_signal(signal.SIGINT)
     _, err = engine.communicate(timeout=60)
     assert engine.returncode == 130, err
