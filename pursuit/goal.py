@@ -7,7 +7,6 @@ and the field, say what was expected and what was found.
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Any, Literal
 
@@ -112,13 +111,7 @@ class Goal(BaseModel):
     def resolved_methods(self) -> list[Method]:
         """The goal's methods, imported and checked (cached)."""
         if self._resolved is None:
-            methods = [spec.resolve(self._base_dir) for spec in self.methods]
-            names = [m.name for m in methods]
-            duplicate = next((n for n in names if names.count(n) > 1), None)
-            if duplicate is not None:
-                raise GoalError(f"two methods are named {duplicate!r}; give one a 'name:'",
-                                field="methods")
-            self._resolved = methods
+            self._resolved = _unique([spec.resolve(self._base_dir) for spec in self.methods])
         return self._resolved
 
     def searchable(self, method: Method) -> bool:
@@ -128,11 +121,6 @@ class Goal(BaseModel):
     def better(self, a: float, b: float) -> bool:
         """Whether value ``a`` beats ``b`` in this goal's direction."""
         return a > b if self.direction == "maximize" else a < b
-
-    def reached(self, value: float) -> bool:
-        if self.target is None or math.isnan(value):
-            return False
-        return value >= self.target if self.direction == "maximize" else value <= self.target
 
     def spec(self) -> dict[str, Any]:
         """A JSON-ready description, stored with the goal's results."""
@@ -186,15 +174,26 @@ def parse_goal(text: str, *, file: str = "<goal>", base_dir: Path | None = None)
     return goal
 
 
+def _unique(methods: list[Method]) -> list[Method]:
+    names = [m.name for m in methods]
+    duplicate = next((n for n in names if names.count(n) > 1), None)
+    if duplicate is not None:
+        raise GoalError(f"two methods are named {duplicate!r}; give one a 'name:'",
+                        field="methods")
+    return methods
+
+
 def _resolve_all(goal: Goal, file: str, root: yaml.Node | None, at: tuple[Any, ...]) -> None:
+    """Import every method once, each error pointing at its own entry in the file."""
+    methods = []
     for index, spec in enumerate(goal.methods):
         try:
-            spec.resolve(goal._base_dir)
+            methods.append(spec.resolve(goal._base_dir))
         except (MethodError, DialError) as error:
             raise GoalError(str(error), file=file, line=_line_of(root, (*at, index)),
                             field=".".join(str(p) for p in (*at, index))) from None
     try:
-        goal.resolved_methods()
+        goal._resolved = _unique(methods)
     except GoalError as error:
         raise GoalError(str(error), file=file, line=_line_of(root, at), field="methods") from None
     for index, sub in enumerate(goal.subgoals):
