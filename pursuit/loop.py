@@ -193,8 +193,8 @@ class Engine:
                 self.executor.poll(0.05)
                 if self._wall_spent() and self._live:
                     self._preempt_live("the wall-clock budget ran out")
-                planned = self._fill_slots()
-                self._flush(force=bool(planned))
+                planned = self._fill_slots()  # writes its new trials before they are submitted
+                self._flush()
                 for plan, trial_id, attempt in planned:
                     self.executor.submit(self._task(plan, trial_id, attempt))
                 self._maybe_heartbeat()
