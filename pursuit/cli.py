@@ -141,9 +141,11 @@ def leaderboard(store: StoreOption = None, goal: GoalOption = None, json_: JsonO
     with open_results(store) as results:
         if json_:
             record = results.goal(goal)
-            boards = {g.name: {**_board_dict(results.leaderboard(g.name)),
-                               "ladder": results.ladder(g.name)}
-                      for g in [record, *results.subgoals(record)]}
+            boards = {}
+            for g in [record, *results.subgoals(record)]:
+                frame = results.results(g.name)  # read once, used by both
+                boards[g.name] = {**_board_dict(results.leaderboard(g.name, frame=frame)),
+                                  "ladder": results.ladder(g.name, frame=frame)}
             print(json.dumps(_jsonable(boards), indent=2))
             return
         _print_leaderboard(results, goal, top=top)
@@ -283,7 +285,7 @@ def _interval(lo: float, hi: float) -> str:
 def _status(results: Results, name: str) -> dict[str, Any]:
     record = results.goal(name)
     frame = results.results(name)
-    board = results.leaderboard(name)
+    board = results.leaderboard(name, frame=frame)
     spec = record.spec
     counts = frame["state"].value_counts().to_dict() if len(frame) else {}
     stage = frame["stage"].iloc[-1] if len(frame) else "not started"
@@ -300,7 +302,7 @@ def _status(results: Results, name: str) -> dict[str, Any]:
         "best": {k: board.progress[k] for k in ("best_method", "best_config", "best_n",
                                                  "best_mean", "best_lo", "best_hi")},
         "gap": board.progress["gap"], "reached": board.progress["reached"],
-        "ladder": results.ladder(name),
+        "ladder": results.ladder(name, frame=frame),
         "running": [{"trial_id": int(r.trial_id), "method": r.method, "stage": r.stage}
                     for r in running.itertuples()],
         "failed": [{"trial_id": int(r.trial_id), "method": r.method,
@@ -342,7 +344,8 @@ def _print_status(report: dict[str, Any]) -> None:
 def _print_leaderboard(results: Results, goal: str | None, *, top: int = 10) -> None:
     record = results.goal(goal)
     for child in [record, *results.subgoals(record)]:
-        board = results.leaderboard(child.name)
+        frame = results.results(child.name)
+        board = results.leaderboard(child.name, frame=frame)
         spec = child.spec
         title = f"{child.name}: {spec['metric']} ({spec['direction']}), mean over seeds " \
                 f"with 95% interval"
@@ -373,7 +376,7 @@ def _print_leaderboard(results: Results, goal: str | None, *, top: int = 10) -> 
                       f"{_fmt(p['best_mean'])} {_interval(p['best_lo'], p['best_hi'])} over "
                       f"{p['best_n']} seeds; {p['trials']} trials, "
                       f"{p['compute_seconds']:.1f} compute s", highlight=False)
-        _print_ladder(results.ladder(child.name))
+        _print_ladder(results.ladder(child.name, frame=frame))
 
 
 def _print_ladder(ladder: list[dict[str, Any]]) -> None:

@@ -80,22 +80,26 @@ class Results:
         record = self.goal(goal)
         return results_frame(record, self.store.trials(record.id))
 
-    def leaderboard(self, goal: str | None = None) -> Leaderboard:
+    def leaderboard(self, goal: str | None = None, *,
+                    frame: pd.DataFrame | None = None) -> Leaderboard:
+        """The leaderboard of a goal, from ``frame`` when the caller has read it already."""
         record = self.goal(goal)
         spec = record.spec
-        return leaderboard(self.results(record.name), metric=spec["metric"],
-                           direction=spec["direction"], target=spec.get("target"),
-                           seeds=spec.get("seeds", 3))
+        frame = results_frame(record, self.store.trials(record.id)) if frame is None else frame
+        return leaderboard(frame, metric=spec["metric"], direction=spec["direction"],
+                           target=spec.get("target"), seeds=spec.get("seeds", 3))
 
-    def ladder(self, goal: str | None = None) -> list[dict[str, Any]]:
+    def ladder(self, goal: str | None = None, *,
+               frame: pd.DataFrame | None = None) -> list[dict[str, Any]]:
         """Scaling fits of the ladder stage and what reaching the target takes (see
-        ``pursuit.scaling.ladder_forecasts``)."""
+        ``pursuit.scaling.ladder_forecasts``), from ``frame`` when already read."""
         from pursuit.scaling import ladder_forecasts
 
         record = self.goal(goal)
         spec = record.spec
-        return ladder_forecasts(self.results(record.name), metric=spec["metric"],
-                                direction=spec["direction"], target=spec.get("target"))
+        frame = results_frame(record, self.store.trials(record.id)) if frame is None else frame
+        return ladder_forecasts(frame, metric=spec["metric"], direction=spec["direction"],
+                                target=spec.get("target"))
 
     def close(self) -> None:
         self.store.close()
