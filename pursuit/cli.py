@@ -223,13 +223,16 @@ def fit_command(
 
 
 def _print_fit(summary: dict[str, Any]) -> None:
+    described = "" if summary["points_described"] == summary["points_fitted"] else \
+        f"; the law describes the last {summary['points_described']}"
     out.print(f"[bold]{summary['form']}[/]: {summary['formula']}  "
-              f"({summary['points_fitted']} points, {summary['resamples']} bootstrap refits)",
-              highlight=False)
+              f"({summary['points_fitted']} points{described}, "
+              f"{summary['resamples']} bootstrap refits)", highlight=False)
     if summary["selection_scores"]:
         scores = ", ".join(f"{k} {_fmt(v, 3)}" for k, v in sorted(
             summary["selection_scores"].items(), key=lambda kv: (math.isnan(kv[1]), kv[1])))
-        out.print(f"  RMSLE of each form on the held-back largest x: {scores}", highlight=False)
+        out.print(f"  RMSLE of each candidate on the held-back largest x: {scores}",
+                  highlight=False)
         if len(summary["blend_weights"]) > 1:
             weights = ", ".join(f"{k} {v:.2f}" for k, v in summary["blend_weights"].items())
             out.print(f"  blended in log space with weights {weights}", highlight=False)

@@ -18,6 +18,7 @@ from scipy.optimize import least_squares
 from pursuit.scaling._forms import FORMS, Array, Form
 
 DELTA = 1e-3  # Huber threshold on log residuals (Hoffmann et al.'s and Epoch's choice)
+DRAWS = 2000  # Monte Carlo draws behind a prediction interval
 
 
 def check_data(form: Form, x: Array, y: Array) -> tuple[Array, Array]:
@@ -100,6 +101,8 @@ class Fit:
             distance = np.log(np.maximum(key, end) / end) / self.extrapolation_span
             spread = np.hypot(spread, self.extrapolation_error * np.where(
                 key > end, np.maximum(distance, 1.0), 0.0))
+            # Enough draws of the scatter around each curve for steady tail quantiles.
+            curves = np.repeat(curves, -(-DRAWS // len(curves)), axis=0)
             rng = np.random.default_rng(0)
             curves = curves + rng.standard_normal(curves.shape) * spread
         lo, hi = np.quantile(curves, [(1 - level) / 2, (1 + level) / 2], axis=0)
@@ -117,30 +120,47 @@ def _solve(form: Form, x: Array, y: Array, start: Array, lo: Array, hi: Array,
            delta: float, max_nfev: int) -> tuple[Array, float]:
     log_y = np.log(y)
 
+    last: list[Array] = [np.empty(0), np.empty(0)]  # theta, prediction: jac reuses it
+
     def residuals(theta: Array) -> Array:
         with np.errstate(all="ignore"):
-            r = np.log(form.predict(theta, x)) - log_y
+            last[:] = theta.copy(), form.predict(theta, x)
+            r = np.log(last[1]) - log_y
         return np.where(np.isfinite(r), r, 1e3)
 
+    def jacobian(theta: Array) -> Array:
+        predicted = last[1] if np.array_equal(theta, last[0]) else form.predict(theta, x)
+        with np.errstate(all="ignore"):
+            jac = form.jacobian(theta, x) / predicted[:, None]  # of log y
+        return np.where(np.isfinite(jac), jac, 0.0)
+
+    exact = form.jacobian(start, x) is not None
     start = np.clip(start, lo + 1e-9 * (hi - lo), hi - 1e-9 * (hi - lo))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        result = least_squares(residuals, start, bounds=(lo, hi), loss="huber", f_scale=delta,
-                               method="trf", max_nfev=max_nfev, x_scale="jac")
+        result = least_squares(residuals, start, jac=jacobian if exact else "2-point",
+                               bounds=(lo, hi), loss="huber", f_scale=delta,
+                               method="trf", max_nfev=max_nfev, x_scale="jac",
+                               xtol=1e-10)  # the default stops early where the trust
+    # region shrinks while Huber's loss turns from quadratic to linear, far from the minimum
     return result.x, float(result.cost)
 
 
 def fit(form: Form | str, x: Array | Sequence[float], y: Array | Sequence[float], *,
         delta: float = DELTA, bootstrap: int = 100, groups: Sequence[object] | None = None,
-        seed: int = 0, top_starts: int = 4) -> Fit:
+        seed: int = 0, top_starts: int = 4, starts: Sequence[Array] | None = None,
+        bootstrap_steps: int = 200) -> Fit:
     """Fit ``form`` to (x, y) from its grid of starts; refit ``bootstrap`` resamples.
 
     ``groups`` (e.g. the seed of each point) makes the bootstrap resample whole groups.
+    ``starts`` replaces the form's grid (a solution of nearby data, say).
+    Each bootstrap refit starts from the fit and takes at most ``bootstrap_steps``
+    evaluations of the law.
     """
     form = FORMS[form] if isinstance(form, str) else form
     x, y = check_data(form, np.asarray(x), np.asarray(y))
     lo, hi = form.bounds(x, y)
-    starts = form.starts(x, y)
+    starts = form.starts(x, y) if starts is None else list(starts)
     # Rank the starts by their loss as they are, and polish only the best few.
     log_y = np.log(y)
 
@@ -149,20 +169,23 @@ def fit(form: Form | str, x: Array | Sequence[float], y: Array | Sequence[float]
             r = np.log(form.predict(np.clip(theta, lo, hi), x)) - log_y
         return float(np.sum(np.where(np.isfinite(r), np.abs(r), 1e3)))
 
+    # Take each a short way downhill, then polish only the one that got furthest: starts
+    # that end in the same basin cost one full descent instead of several.
     ranked = sorted(starts, key=start_cost)[:top_starts]
-    best_theta, best_cost = None, math.inf
-    for start in ranked:
-        theta, cost = _solve(form, x, y, start, lo, hi, delta, max_nfev=2000)
-        if cost < best_cost:
-            best_theta, best_cost = theta, cost
-    assert best_theta is not None
-    boot = _bootstrap(form, x, y, best_theta, lo, hi, delta, bootstrap, groups, seed)
+    if len(ranked) > 1:
+        screened = [_solve(form, x, y, start, lo, hi, delta, max_nfev=50) for start in ranked]
+        ranked = [min(screened, key=lambda r: r[1])[0]]
+    best_theta, best_cost = _solve(form, x, y, ranked[0], lo, hi, delta, max_nfev=2000)
+    boot = _bootstrap(form, x, y, best_theta, lo, hi, delta, bootstrap, groups, seed,
+                      bootstrap_steps)
     return Fit(form, best_theta, x, y, best_cost, boot)
 
 
 def _bootstrap(form: Form, x: Array, y: Array, theta: Array, lo: Array, hi: Array,
                delta: float, resamples: int, groups: Sequence[object] | None,
-               seed: int) -> Array:
+               seed: int, steps: int = 200) -> Array:
+    """Refits on resampled points (or groups), each from theta, of at most ``steps``
+    evaluations of the law."""
     if resamples <= 0:
         return np.empty((0, len(theta)))
     rng = np.random.default_rng(seed)
@@ -175,6 +198,6 @@ def _bootstrap(form: Form, x: Array, y: Array, theta: Array, lo: Array, hi: Arra
         index = np.concatenate([members[g] for g in chosen])
         if len(np.unique(x[index], axis=0)) < form.size:
             continue  # a resample too thin to fit this form says nothing
-        refit, _ = _solve(form, x[index], y[index], theta, lo, hi, delta, max_nfev=200)
+        refit, _ = _solve(form, x[index], y[index], theta, lo, hi, delta, max_nfev=steps)
         draws.append(refit)
     return np.array(draws) if draws else np.empty((0, len(theta)))

@@ -55,8 +55,8 @@ def ladder_forecasts(frame: pd.DataFrame, *, metric: str, direction: str,
                 out.append(entry)
                 continue
             y, goal = shortfall
-            try:
-                law = select(x, y, forms=["m1", "m2"], bootstrap=200,
+            try:  # a ladder is a few rungs apart by x2: too short to fit only its end
+                law = select(x, y, forms=["m1", "m2"], windows=[math.inf], bootstrap=200,
                              groups=rows["seed"].to_numpy()).fit \
                     if len(np.unique(x)) >= 5 else fit("m1", x, y, bootstrap=200,
                                                        groups=rows["seed"].to_numpy())

@@ -21,7 +21,7 @@ def plot(study: Study, path: str | Path, *, x_label: str = "x", y_label: str = "
     fit = study.fit
     if fit.form.variables != 1:
         raise ValueError("--plot draws one-variable fits; L(N, D) has no single x axis")
-    xs = [fit.x, study.x_held]
+    xs = [study.x_seen, study.x_held]
     x_max = max(float(np.max(v)) for v in xs if len(v))
     if study.forecast is not None and study.forecast.reachable:
         x_max = max(x_max, study.forecast.upper if np.isfinite(study.forecast.upper)
@@ -34,7 +34,8 @@ def plot(study: Study, path: str | Path, *, x_label: str = "x", y_label: str = "
     axes.plot(grid, fit.predict(grid), color="tab:blue", lw=2,
               label=f"{fit.form.name}: {fit.form.formula}")
     axes.axvline(float(np.max(fit.x)), color="grey", lw=1, ls=":", label="end of fitted data")
-    axes.scatter(fit.x, fit.y, s=14, color="black", zorder=3, label="fitted points")
+    axes.scatter(study.x_seen, study.y_seen, s=14, color="black", zorder=3,
+                 label="fitted points")
     if len(study.y_held):
         axes.scatter(study.x_held, study.y_held, s=18, color="tab:orange", zorder=3,
                      label="held-out points")

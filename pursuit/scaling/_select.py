@@ -1,11 +1,16 @@
 """Choosing a law by how well it extrapolates, never by in-sample fit alone.
 
-``select`` holds back the points near the largest x, fits every candidate form on the
-rest, and scores each on the held-back points. It then refits the candidates on all
-points and blends them in log space, each weighted by 1 / (held-back error)^2, so that a
-form that extrapolated well counts for more without one lucky score deciding alone.
-Prediction intervals beyond the data carry the worst candidate's held-back error, grown
-with the distance of the extrapolation: the uncertainty about which form is right.
+The candidates are each form fitted to the end of the curve: the points within 2x, 8x
+and 32x of the largest x (the last 1, 3 and 5 doublings). Early points often follow a
+different regime (warm-up, a transient before the power law sets in), and a law fitted
+to where the curve is now extrapolates better than one bent to fit where it started.
+
+``select`` holds back the points near the largest x, fits every candidate on the rest,
+and scores each on the held-back points. It then refits the candidates on all points and
+blends them in log space, each weighted by 1 / (held-back error), so that candidates that
+extrapolated well count for more without one lucky score deciding alone. Prediction
+intervals beyond the data carry the root mean square of the candidates' held-back errors,
+grown with the distance of the extrapolation: the uncertainty about which law is right.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from typing import ClassVar
 import numpy as np
 
 from pursuit.scaling._fit import DELTA, Fit, fit
-from pursuit.scaling._forms import FORMS, ONE_VARIABLE, Array, Form
+from pursuit.scaling._forms import FORMS, Array, Form
 
 
 def rmsle(predicted: Array, observed: Array) -> float:
@@ -46,6 +51,21 @@ def split_near_end(x: Array, factor: float, minimum: int) -> tuple[Array, Array]
     return split_largest(x, 0.2)
 
 
+DEFAULT_FORMS = ("m2", "m3", "m4")
+WINDOWS = (2.0, 8.0, 32.0)  # fit on the points within this factor of the largest x
+WHOLE = math.inf  # the window of a candidate that sees every point
+
+
+def window(x: Array, factor: float) -> Array:
+    """Mask of the points within ``factor`` of the largest x."""
+    key = x if x.ndim == 1 else x[:, 0]
+    return key >= np.max(key) / factor
+
+
+def label(form: Form, factor: float) -> str:
+    return form.name if factor == WHOLE else f"{form.name} on last {factor:g}x"
+
+
 class Blend(Form):
     """A weighted geometric mean of fitted forms: log y = sum_i w_i log f_i(x).
 
@@ -53,12 +73,13 @@ class Blend(Form):
 
     name: ClassVar[str] = "blend"  # type: ignore[misc]
 
-    def __init__(self, members: Sequence[Form], weights: Sequence[float]) -> None:
-        self.members = list(members)
+    def __init__(self, members: dict[str, Form], weights: Sequence[float]) -> None:
+        self.members = list(members.values())
+        self.labels = list(members)
         self.weights = np.asarray(weights, dtype=float) / np.sum(weights)
-        self.formula = " * ".join(f"({m.name})^{w:.2f}"  # type: ignore[misc]
-                                  for m, w in zip(self.members, self.weights, strict=True))
-        self.params = tuple(f"{m.name}.{p}" for m in self.members  # type: ignore[misc]
+        self.formula = " * ".join(f"({name})^{w:.2f}"  # type: ignore[misc]
+                                  for name, w in zip(self.labels, self.weights, strict=True))
+        self.params = tuple(f"{name}.{p}" for name, m in members.items()  # type: ignore[misc]
                             for p in m.params)
         self._cuts = np.cumsum([0] + [m.size for m in self.members])
 
@@ -78,8 +99,8 @@ class Blend(Form):
 
     def report(self, theta: Array) -> dict[str, float]:
         out: dict[str, float] = {}
-        for m, t in zip(self.members, self._parts(theta), strict=True):
-            out.update({f"{m.name}.{k}": v for k, v in m.report(t).items()})
+        for name, m, t in zip(self.labels, self.members, self._parts(theta), strict=True):
+            out.update({f"{name}.{k}": v for k, v in m.report(t).items()})
         return out
 
     def asymptote(self, theta: Array) -> float:
@@ -94,53 +115,100 @@ class Choice:
     """The law to use, refitted on all points, and each candidate's held-back error."""
 
     fit: Fit
-    scores: dict[str, float]  # form -> RMSLE on the held-back points (NaN: could not fit)
+    scores: dict[str, float]  # candidate -> RMSLE on the held-back points (NaN: not fitted)
     weights: dict[str, float]
-    members: dict[str, Fit]  # each form in the law, fitted on all points
+    members: dict[str, Fit]  # each candidate in the law, fitted on its window of all points
+
+
+def _enough(form: Form, x: Array, factor: float) -> bool:
+    """Whether the window holds enough points to leave the fit something to check itself
+    against (two more distinct x than the form has parameters)."""
+    key = x if x.ndim == 1 else x[:, 0]
+    return len(np.unique(key[window(x, factor)])) >= form.size + 2
 
 
 def select(x: Array | Sequence[float], y: Array | Sequence[float], *,
-           forms: Sequence[str | Form] | None = None, back_factor: float = 1.5,
+           forms: Sequence[str | Form] | None = None,
+           windows: Sequence[float] = WINDOWS, back_factor: float = 1.5,
            blend: bool = True, delta: float = DELTA, bootstrap: int = 100,
            groups: Sequence[object] | None = None, seed: int = 0) -> Choice:
-    """Score each form on the points within ``back_factor`` of the largest x, fitted on
-    the others; refit on all points and blend them by 1 / error^2 (or, with
-    ``blend=False``, keep the single best)."""
+    """Score each form, fitted to each window of the curve's end, on the points within
+    ``back_factor`` of the largest x, fitted on the others; refit on all points and blend
+    the candidates by 1 / error (or, with ``blend=False``, keep the single best).
+
+    ``windows`` are factors of the largest x (``math.inf``: the whole curve). When no
+    window holds enough points for any form, the whole curve is used. ``bootstrap``
+    resamples are shared among the blended candidates; each refit takes at most 20
+    evaluations from the candidate's fit (a truncated bootstrap: enough for the scatter
+    of a law near its fit, which is all a blend's intervals take from it)."""
     x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
-    candidates = [FORMS[f] if isinstance(f, str) else f for f in (forms or ONE_VARIABLE)]
+    candidates = [FORMS[f] if isinstance(f, str) else f for f in (forms or DEFAULT_FORMS)]
     kept, held = split_near_end(x, back_factor, max(c.size for c in candidates) + 2)
     scores: dict[str, float] = {}
-    for form in candidates:
-        try:
-            trial = fit(form, x[kept], y[kept], delta=delta, bootstrap=0)
-        except ValueError:
-            scores[form.name] = math.nan
-            continue
-        scores[form.name] = rmsle(trial.predict(x[held]), y[held])
-    usable = {k: v for k, v in scores.items() if math.isfinite(v)}
-    if not usable:
+    chosen: dict[str, tuple[Form, float, Array]] = {}
+    for factors in (sorted(windows, reverse=True), [WHOLE]):
+        seen: set[bytes] = set()  # windows that hold the same points are one candidate
+        wider: dict[str, Array] = {}  # each form's solution on the last, wider window
+        for factor in factors:
+            if window(x, factor).tobytes() in seen:
+                continue
+            seen.add(window(x, factor).tobytes())
+            for form in candidates:
+                name = label(form, factor)
+                scores[name] = math.nan
+                if factor != WHOLE and not (_enough(form, x[kept], factor)
+                                            and _enough(form, x, factor)):
+                    continue
+                inside = window(x[kept], factor)
+                xs, ys = x[kept][inside], y[kept][inside]
+                try:  # a wider window's solution is a good start for a narrower one
+                    trial = fit(form, xs, ys, delta=delta, bootstrap=0,
+                                **({"starts": [wider[form.name]], "top_starts": 1}
+                                   if form.name in wider else {}))
+                except ValueError:
+                    continue
+                wider[form.name] = trial.theta
+                scores[name] = rmsle(trial.predict(x[held]), y[held])
+                chosen[name] = (form, factor, trial.theta)
+        if chosen:
+            break
+    if not chosen:
         raise ValueError(f"no form could be fitted on the {int(kept.sum())} points left after "
                          f"holding back {int(held.sum())}; give more points")
-    span = math.log(np.max(x) / np.max(x[kept]))
-    if not blend or len(usable) == 1:
+    usable = {name: scores[name] for name in chosen}
+    if not blend:
         best = min(usable, key=usable.__getitem__)
-        chosen = fit(next(f for f in candidates if f.name == best), x, y, delta=delta,
-                     bootstrap=bootstrap, groups=groups, seed=seed)
-        chosen = replace(chosen, extrapolation_error=usable[best], extrapolation_span=span)
-        return Choice(chosen, scores, {best: 1.0}, {best: chosen})
-    weights = {k: 1.0 / max(v, 1e-6) ** 2 for k, v in usable.items()}
+        usable = {best: usable[best]}
+    weights = {k: 1.0 / max(v, 1e-6) for k, v in usable.items()}
     total = sum(weights.values())
     weights = {k: w / total for k, w in weights.items()}
-    members = [fit(next(f for f in candidates if f.name == name), x, y, delta=delta,
-                   bootstrap=bootstrap, groups=groups, seed=seed) for name in weights]
-    blended = Blend([m.form for m in members], list(weights.values()))
-    # Which form is right is not known: the intervals carry the held-back error of the
-    # worst candidate, not the blend's own, which the weights were chosen to make small.
-    error = max(usable.values())
-    rows = min(len(m.boot) for m in members)
-    boot = np.hstack([m.boot[:rows] for m in members]) if rows else np.empty((0, 0))
-    theta = np.concatenate([m.theta for m in members])
-    combined = Fit(blended, theta, x, y, sum(w * m.cost for w, m in
-                                             zip(weights.values(), members, strict=True)),
-                   boot, extrapolation_error=error, extrapolation_span=span)
-    return Choice(combined, scores, weights, dict(zip(weights, members, strict=True)))
+    # The bootstrap's refits are shared among the members, so that a law of many
+    # candidates costs about what one form's bootstrap does.
+    share = -(-bootstrap // len(weights)) if bootstrap > 0 else 0
+    members = {}
+    for name in weights:
+        form, factor, theta = chosen[name]
+        inside = window(x, factor)
+        # Starting from the fit without the held-back points saves a search: adding
+        # a few points moves the solution a little.
+        members[name] = fit(form, x[inside], y[inside], delta=delta, bootstrap=share,
+                            groups=None if groups is None else np.asarray(groups)[inside],
+                            seed=seed, starts=[theta], top_starts=1, bootstrap_steps=20)
+    # The law describes the widest window its members saw; its scatter is measured there.
+    seen_by_law = window(x, max(chosen[name][1] for name in members))
+    span = math.log(np.max(x) / np.max(x[kept]))
+    # Which law is right is not known: the intervals carry the root mean square of the
+    # candidates' held-back errors, not the blend's own, which the weights made small.
+    error = math.sqrt(float(np.mean(np.square([scores[name] for name in chosen]))))
+    if len(members) == 1:
+        law = replace(next(iter(members.values())), extrapolation_error=error,
+                      extrapolation_span=span)
+        return Choice(law, scores, weights, members)
+    blended = Blend({name: m.form for name, m in members.items()}, list(weights.values()))
+    rows = min(len(m.boot) for m in members.values())
+    boot = np.hstack([m.boot[:rows] for m in members.values()]) if rows else np.empty((0, 0))
+    theta = np.concatenate([m.theta for m in members.values()])
+    cost = sum(w * m.cost for w, m in zip(weights.values(), members.values(), strict=True))
+    combined = Fit(blended, theta, x[seen_by_law], y[seen_by_law], cost, boot,
+                   extrapolation_error=error, extrapolation_span=span)
+    return Choice(combined, scores, weights, members)

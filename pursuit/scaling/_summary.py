@@ -21,8 +21,10 @@ PREDICTION_LEVEL = 0.9
 @dataclass(frozen=True)
 class Study:
     fit: Fit
-    scores: dict[str, float]  # form -> error on the inner held-back points (auto only)
-    weights: dict[str, float]  # form -> weight in the blend (auto only)
+    scores: dict[str, float]  # candidate -> error on the inner held-back points (auto only)
+    weights: dict[str, float]  # candidate -> weight in the blend (auto only)
+    x_seen: np.ndarray  # the rows given to the fit (a law may describe only their end)
+    y_seen: np.ndarray
     x_held: np.ndarray
     y_held: np.ndarray
     forecast: Forecast | None
@@ -30,7 +32,8 @@ class Study:
     def summary(self) -> dict[str, Any]:
         out: dict[str, Any] = {
             "form": self.fit.form.name, "formula": self.fit.form.formula,
-            "points_fitted": int(len(self.fit.y)), "resamples": int(len(self.fit.boot)),
+            "points_fitted": int(len(self.y_seen)), "points_described": int(len(self.fit.y)),
+            "resamples": int(len(self.fit.boot)),
             "params": {name: {"value": v, "lower": lo, "upper": hi} for name, (v, lo, hi)
                        in self.fit.param_intervals(PARAM_LEVEL).items()},
             "param_level": PARAM_LEVEL, "prediction_level": PREDICTION_LEVEL,
@@ -85,13 +88,12 @@ def study(frame: pd.DataFrame, x: Sequence[str], y: str, *, form: str = "auto",
     scores: dict[str, float] = {}
     weights: dict[str, float] = {}
     if form == "auto":
-        candidates = [f for f in FORMS.values() if f.variables == len(x)]
         if len(x) == 1:
-            choice = select(xs[keep], ys[keep], forms=candidates, bootstrap=bootstrap,
-                            groups=groups, seed=seed)
+            choice = select(xs[keep], ys[keep], bootstrap=bootstrap, groups=groups, seed=seed)
             fitted, scores, weights = choice.fit, choice.scores, choice.weights
         else:
-            fitted = fit(candidates[0], xs[keep], ys[keep], bootstrap=bootstrap, groups=groups,
+            law = next(f for f in FORMS.values() if f.variables == len(x))
+            fitted = fit(law, xs[keep], ys[keep], bootstrap=bootstrap, groups=groups,
                          seed=seed)
     else:
         fitted = fit(form, xs[keep], ys[keep], bootstrap=bootstrap, groups=groups, seed=seed)
@@ -99,4 +101,4 @@ def study(frame: pd.DataFrame, x: Sequence[str], y: str, *, form: str = "auto",
     if target is not None:
         outlook = forecast(fitted, target) if len(x) == 1 else \
             compute_forecast(fitted, target) if fitted.form.name == "chinchilla" else None
-    return Study(fitted, scores, weights, xs[~keep], ys[~keep], outlook)
+    return Study(fitted, scores, weights, xs[keep], ys[keep], xs[~keep], ys[~keep], outlook)
