@@ -103,8 +103,9 @@ class Fit:
                 key > end, np.maximum(distance, 1.0), 0.0))
             # Enough draws of the scatter around each curve for steady tail quantiles.
             curves = np.repeat(curves, -(-DRAWS // len(curves)), axis=0)
+            # The same draws at every x keep the band's edges smooth along x.
             rng = np.random.default_rng(0)
-            curves = curves + rng.standard_normal(curves.shape) * spread
+            curves = curves + rng.standard_normal((len(curves), 1)) * spread
         lo, hi = np.quantile(curves, [(1 - level) / 2, (1 + level) / 2], axis=0)
         return np.exp(lo), np.exp(hi)
 

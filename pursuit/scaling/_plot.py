@@ -31,8 +31,10 @@ def plot(study: Study, path: str | Path, *, x_label: str = "x", y_label: str = "
     figure, axes = plt.subplots(figsize=(8, 5), dpi=120)
     axes.fill_between(grid, lower, upper, color="tab:blue", alpha=0.2,
                       label=f"{PREDICTION_LEVEL:.0%} prediction band")
-    axes.plot(grid, fit.predict(grid), color="tab:blue", lw=2,
-              label=f"{fit.form.name}: {fit.form.formula}")
+    members = getattr(fit.form, "members", None)
+    law = f"blend of {len(members)} candidate laws" if members else \
+        f"{fit.form.name}: {fit.form.formula}"
+    axes.plot(grid, fit.predict(grid), color="tab:blue", lw=2, label=law)
     axes.axvline(float(np.max(fit.x)), color="grey", lw=1, ls=":", label="end of fitted data")
     axes.scatter(study.x_seen, study.y_seen, s=14, color="black", zorder=3,
                  label="fitted points")
