@@ -47,11 +47,11 @@ class Form(ABC):
         """The limit of y as x grows without bound (0 for a pure power law)."""
         return 0.0
 
-    def jacobian(self, theta: Array, x: Array) -> Array | None:
-        """d predict / d theta, shape (n, params); None lets the fit use finite differences.
-
-        An exact Jacobian makes each fit several times cheaper and more precise."""
-        return None
+    def jacobian(self, theta: Array, x: Array) -> Array:
+        """d predict / d theta, shape (n, params). A form that does not override this is
+        fitted with finite differences; an exact Jacobian makes each fit several times
+        cheaper and more precise."""
+        raise NotImplementedError(f"{self.name} has no exact Jacobian")
 
     @property
     def size(self) -> int:
@@ -398,4 +398,3 @@ class DataConstrainedLaw(ChinchillaLaw):
 FORMS: dict[str, Form] = {form.name: form for form in (
     PowerLaw(), OffsetPowerLaw(), M3(), M4(), BrokenPowerLaw(1), ChinchillaLaw(),
     DataConstrainedLaw())}
-ONE_VARIABLE = [name for name, form in FORMS.items() if form.variables == 1]

@@ -123,8 +123,41 @@ class Choice:
 def _enough(form: Form, x: Array, factor: float) -> bool:
     """Whether the window holds enough points to leave the fit something to check itself
     against (two more distinct x than the form has parameters)."""
-    key = x if x.ndim == 1 else x[:, 0]
-    return len(np.unique(key[window(x, factor)])) >= form.size + 2
+    return len(np.unique(x[window(x, factor)], axis=0)) >= form.size + 2
+
+
+def _score(x: Array, y: Array, kept: Array, held: Array, candidates: Sequence[Form],
+           factors: Sequence[float], delta: float,
+           ) -> tuple[dict[str, float], dict[str, tuple[Form, float, Array]]]:
+    """Each form fitted to each window of the kept points and scored on the held-back
+    ones: RMSLE per candidate (NaN: not fitted), and the fitted candidates' solutions."""
+    scores: dict[str, float] = {}
+    fitted: dict[str, tuple[Form, float, Array]] = {}
+    seen: set[bytes] = set()  # windows that hold the same points are one candidate
+    wider: dict[str, Array] = {}  # each form's solution on the last, wider window
+    for factor in sorted(factors, reverse=True):
+        points = window(x, factor).tobytes()
+        if points in seen:
+            continue
+        seen.add(points)
+        inside = window(x[kept], factor)
+        xs, ys = x[kept][inside], y[kept][inside]
+        for form in candidates:
+            name = label(form, factor)
+            scores[name] = math.nan
+            if factor != WHOLE and not (_enough(form, x[kept], factor)
+                                        and _enough(form, x, factor)):
+                continue
+            try:  # a wider window's solution is a good start for a narrower one
+                trial = fit(form, xs, ys, delta=delta, bootstrap=0,
+                            **({"starts": [wider[form.name]], "top_starts": 1}
+                               if form.name in wider else {}))
+            except ValueError:
+                continue
+            wider[form.name] = trial.theta
+            scores[name] = rmsle(trial.predict(x[held]), y[held])
+            fitted[name] = (form, factor, trial.theta)
+    return scores, fitted
 
 
 def select(x: Array | Sequence[float], y: Array | Sequence[float], *,
@@ -144,34 +177,10 @@ def select(x: Array | Sequence[float], y: Array | Sequence[float], *,
     x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
     candidates = [FORMS[f] if isinstance(f, str) else f for f in (forms or DEFAULT_FORMS)]
     kept, held = split_near_end(x, back_factor, max(c.size for c in candidates) + 2)
-    scores: dict[str, float] = {}
-    chosen: dict[str, tuple[Form, float, Array]] = {}
-    for factors in (sorted(windows, reverse=True), [WHOLE]):
-        seen: set[bytes] = set()  # windows that hold the same points are one candidate
-        wider: dict[str, Array] = {}  # each form's solution on the last, wider window
-        for factor in factors:
-            if window(x, factor).tobytes() in seen:
-                continue
-            seen.add(window(x, factor).tobytes())
-            for form in candidates:
-                name = label(form, factor)
-                scores[name] = math.nan
-                if factor != WHOLE and not (_enough(form, x[kept], factor)
-                                            and _enough(form, x, factor)):
-                    continue
-                inside = window(x[kept], factor)
-                xs, ys = x[kept][inside], y[kept][inside]
-                try:  # a wider window's solution is a good start for a narrower one
-                    trial = fit(form, xs, ys, delta=delta, bootstrap=0,
-                                **({"starts": [wider[form.name]], "top_starts": 1}
-                                   if form.name in wider else {}))
-                except ValueError:
-                    continue
-                wider[form.name] = trial.theta
-                scores[name] = rmsle(trial.predict(x[held]), y[held])
-                chosen[name] = (form, factor, trial.theta)
-        if chosen:
-            break
+    scores, chosen = _score(x, y, kept, held, candidates, windows, delta)
+    if not chosen:  # no window holds enough points: the whole curve
+        whole, chosen = _score(x, y, kept, held, candidates, [WHOLE], delta)
+        scores.update(whole)
     if not chosen:
         raise ValueError(f"no form could be fitted on the {int(kept.sum())} points left after "
                          f"holding back {int(held.sum())}; give more points")
