@@ -120,10 +120,11 @@ def main() -> None:
     args = parser.parse_args()
     start = time.perf_counter()
     folder = args.data / "scaling" / "revisiting_nsl"
-    pool = ProcessPoolExecutor(args.workers)
-    chinchilla_lines = pool.submit(chinchilla, args.data / "scaling" / "epoch_chinchilla",
-                                   args.chinchilla_resamples)
-    results = revisiting(pool, folder, args.curves, args.resamples)
+    with ProcessPoolExecutor(args.workers) as pool:  # Chinchilla runs beside the curves
+        chinchilla_report = pool.submit(chinchilla, args.data / "scaling" / "epoch_chinchilla",
+                                        args.chinchilla_resamples)
+        results = revisiting(pool, folder, args.curves, args.resamples)
+        chinchilla_lines = chinchilla_report.result()
     reference = pd.read_csv(folder / "reference_rmsle.csv", dtype={"task": str, "model": str})
     merged = results.merge(reference[["domain", "task", "model", "M4", "BNSL"]].rename(
         columns={"M4": "ref_M4", "BNSL": "ref_BNSL"}), on=["domain", "task", "model"],
@@ -179,8 +180,7 @@ def main() -> None:
         part = results.iloc[half::2]
         print(f"  curves {name}: {part['inside'].sum() / part['points'].sum():.1%} of "
               f"{part['points'].sum()} points")
-    print(chinchilla_lines.result())
-    pool.shutdown()
+    print(chinchilla_lines)
     print(f"\ntotal time {time.perf_counter() - start:.1f} s (goal < 60 s on 2 cores)")
 
 
