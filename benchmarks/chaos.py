@@ -23,7 +23,6 @@ import time
 from collections import Counter
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
 METHODS = '''
 import time
 import pursuit

@@ -161,7 +161,6 @@ def main() -> None:
         print(f"  {domain:4} " + "  ".join(f"{k} {v:4.0%}" for k, v in wins.items()))
 
     print("\nPublished (paper Tables 2-3) beside ours, the 20 curves that have them:")
-    shown = 0
     for row in published.itertuples():
         ours = results[(results["domain"] == row.domain) & (
             (results["model"] == str(row.curve_id_in_benchmark))
@@ -169,7 +168,6 @@ def main() -> None:
         if ours.empty:
             continue
         r = ours.iloc[0]
-        shown += 1
         print(f"  {row.domain:4} {str(row.curve_id_in_benchmark)[:34]:34} published M4 "
               f"{row.M4:8.2e}  ours M4 {r['M4']:8.2e}  auto {r['auto']:8.2e}")
     coverage = results["inside"].sum() / results["points"].sum()

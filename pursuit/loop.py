@@ -53,8 +53,6 @@ from pursuit.search import MethodSearch, default_pruner, default_sampler
 from pursuit.store import NewTrial, Store, WriteBatch, config_key, open_store
 from pursuit.trial import Outcome, Point, Task, TrialState
 
-STAGES = ("baselines", "search", "ladder", "confirm")
-
 
 @dataclass(frozen=True)
 class Policy:
