@@ -57,6 +57,18 @@ def test_m4_prediction_solves_its_equation(e, e0, alpha, log_beta, c):
     assert np.allclose(lhs, rhs, rtol=1e-6)
 
 
+def test_m4_remembers_its_last_solve_only_for_the_same_point():
+    form, fresh = scaling.M4(), scaling.M4()
+    first, second = np.array([0.1, 1.2, 0.7, 2.0, -0.4]), np.array([0.2, 1.5, 0.3, 1.0, -0.6])
+    x, other_x = np.geomspace(10, 1e5, 12), np.geomspace(20, 2e5, 12)
+    y = form.predict(first, x)
+    y[:] = 0.0  # a caller writing into its prediction leaves the remembered solve alone
+    assert np.array_equal(form.predict(first, x), fresh.predict(first, x))
+    assert np.array_equal(form.predict(second, x), fresh.predict(second, x))
+    assert np.array_equal(form.predict(second, other_x), fresh.predict(second, other_x))
+    assert np.array_equal(form.jacobian(first, x), scaling.M4().jacobian(first, x))
+
+
 JACOBIAN_CASES = {
     "m1": [1.0, 0.3], "m2": [0.2, 1.0, 0.4], "m3": [0.5, -8.0, 0.4],
     "m4": [0.1, 1.2, 0.7, 2.0, -0.4], "bnsl": [0.1, 0.5, 0.2, 0.5, 7.0, -1.0],

@@ -124,20 +124,20 @@ def _solve(form: Form, x: Array, y: Array, start: Array, lo: Array, hi: Array,
     last: list[Array] = [np.empty(0), np.empty(0)]  # theta, prediction: jac reuses it
 
     def residuals(theta: Array) -> Array:
-        with np.errstate(all="ignore"):
-            last[:] = theta.copy(), form.predict(theta, x)
-            r = np.log(last[1]) - log_y
+        last[:] = theta.copy(), form.predict(theta, x)
+        r = np.log(last[1]) - log_y
         return np.where(np.isfinite(r), r, 1e3)
 
     def jacobian(theta: Array) -> Array:
         predicted = last[1] if np.array_equal(theta, last[0]) else form.predict(theta, x)
-        with np.errstate(all="ignore"):
-            jac = form.jacobian(theta, x) / predicted[:, None]  # of log y
+        jac = form.jacobian(theta, x) / predicted[:, None]  # of log y
         return np.where(np.isfinite(jac), jac, 0.0)
 
     exact = type(form).jacobian is not Form.jacobian  # the form gives its own
     start = np.clip(start, lo + 1e-9 * (hi - lo), hi - 1e-9 * (hi - lo))
-    with warnings.catch_warnings():
+    # Overflow and log(0) are expected while the solver explores, and are turned into
+    # large residuals above: silenced for the whole solve instead of each evaluation.
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
         warnings.simplefilter("ignore")
         result = least_squares(residuals, start, jac=jacobian if exact else "2-point",
                                bounds=(lo, hi), loss="huber", f_scale=delta,

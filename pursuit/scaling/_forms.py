@@ -169,8 +169,22 @@ class M4(Form):
     formula = "(y - e) / (e0 - y)^alpha = beta * x^c"
     params = ("e", "e0", "alpha", "beta", "c")
 
+    def __init__(self) -> None:
+        # The last solve: a fit asks for the Jacobian at the point whose residuals it
+        # has just computed, and solving twice would double the cost of each step.
+        self._last: tuple[bytes, bytes, tuple[Array, Array, Array]] | None = None
+
     def _solve(self, theta: Array, x: Array) -> tuple[Array, Array, Array]:
         """y, y - e and e0 - y, the last two without cancellation."""
+        key = (np.asarray(theta, dtype=float).tobytes(), np.asarray(x, dtype=float).tobytes())
+        last = self._last
+        if last is not None and last[:2] == key:
+            return last[2]
+        solved = self._newton(theta, x)
+        self._last = (*key, solved)
+        return solved
+
+    def _newton(self, theta: Array, x: Array) -> tuple[Array, Array, Array]:
         e, e0, alpha, log_beta, c = theta
         span = e0 - e
         goal = log_beta + c * np.log(x) - (1.0 - alpha) * math.log(span)
@@ -186,7 +200,7 @@ class M4(Form):
         return e + above, above, below
 
     def predict(self, theta: Array, x: Array) -> Array:
-        return self._solve(theta, x)[0]
+        return self._solve(theta, x)[0].copy()  # the remembered solve stays as it was
 
     def jacobian(self, theta: Array, x: Array) -> Array:
         # Implicit differentiation of h(y) = log(y - e) - alpha log(e0 - y) - log beta
