@@ -10,6 +10,7 @@
    bootstrap intervals against Epoch's; then a fit on runs up to 1e21 FLOP predicting
    the larger runs.
 3. Calibration: the share of held-out points inside Pursuit's 90% prediction intervals.
+4. The BNSL paper's four-digit addition curve: what each form makes of a sharp break.
 """
 
 from __future__ import annotations
@@ -108,6 +109,25 @@ def chinchilla(folder: Path, resamples: int) -> str:
     return "\n".join(lines)
 
 
+def broken_curve(folder: Path) -> str:
+    """The one real curve of the BNSL paper's code: a sharp drop that no single power law
+    follows. A check of what each form, and the automatic law, make of a break."""
+    data = pd.read_csv(folder / "four_digit_addition.csv")
+    fit_part, held = data[data["split"] == "fit"], data[data["split"] == "heldout"]
+    x, y = fit_part["train_dataset_size"].to_numpy(), fit_part["test_cross_entropy"].to_numpy()
+    xh, yh = held["train_dataset_size"].to_numpy(), held["test_cross_entropy"].to_numpy()
+    errors = {form: scaling.rmsle(scaling.fit(form, x, y, bootstrap=0).predict(xh), yh)
+              for form in ("m1", "m2", "m3", "m4", "bnsl")}
+    choice = scaling.select(x, y, bootstrap=0)
+    lower, upper = choice.fit.band(xh, 0.9)
+    inside = int(np.sum((yh >= lower) & (yh <= upper)))
+    return (f"\nBNSL's four-digit addition curve (a sharp drop; fit on {len(x)} points, "
+            f"{len(xh)} held out), RMSLE: "
+            + ", ".join(f"{k} {v:.3f}" for k, v in errors.items())
+            + f", auto {scaling.rmsle(choice.fit.predict(xh), yh):.3f} "
+            f"({inside} of {len(xh)} held-out points inside its 90% interval)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
@@ -123,8 +143,9 @@ def main() -> None:
     with ProcessPoolExecutor(args.workers) as pool:  # Chinchilla runs beside the curves
         chinchilla_report = pool.submit(chinchilla, args.data / "scaling" / "epoch_chinchilla",
                                         args.chinchilla_resamples)
+        broken_report = pool.submit(broken_curve, args.data / "scaling" / "bnsl")
         results = revisiting(pool, folder, args.curves, args.resamples)
-        chinchilla_lines = chinchilla_report.result()
+        chinchilla_lines, broken_line = chinchilla_report.result(), broken_report.result()
     reference = pd.read_csv(folder / "reference_rmsle.csv", dtype={"task": str, "model": str})
     merged = results.merge(reference[["domain", "task", "model", "M4", "BNSL"]].rename(
         columns={"M4": "ref_M4", "BNSL": "ref_BNSL"}), on=["domain", "task", "model"],
@@ -179,6 +200,7 @@ def main() -> None:
         print(f"  curves {name}: {part['inside'].sum() / part['points'].sum():.1%} of "
               f"{part['points'].sum()} points")
     print(chinchilla_lines)
+    print(broken_line)
     print(f"\ntotal time {time.perf_counter() - start:.1f} s (goal < 60 s on 2 cores)")
 
 

@@ -279,6 +279,7 @@ def test_the_benchmark_runs_on_a_few_curves():
     assert result.returncode == 0, result.stderr
     assert "median RMSLE ratio" in result.stdout and "Calibration" in result.stdout
     assert "Chinchilla L(N, D)" in result.stdout
+    assert "four-digit addition" in result.stdout
 
 
 def test_overfit_step_finds_the_turn_and_ignores_one_noisy_point():
