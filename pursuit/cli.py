@@ -291,12 +291,14 @@ def _status(results: Results, name: str) -> dict[str, Any]:
     board = results.leaderboard(name, frame=frame)
     spec = record.spec
     counts = frame["state"].value_counts().to_dict() if len(frame) else {}
-    stage = frame["stage"].iloc[-1] if len(frame) else "not started"
+    stage = frame["stage"].iloc[-1] if len(frame) else None
+    run_state, reason = results.run_state(name)
     failed = frame[frame["state"] == "failed"] if len(frame) else frame
     running = frame[frame["state"] == "running"] if len(frame) else frame
     return {
         "goal": record.name, "statement": spec.get("statement", ""), "metric": spec["metric"],
-        "direction": spec["direction"], "target": spec.get("target"), "stage": stage,
+        "direction": spec["direction"], "target": spec.get("target"), "state": run_state,
+        "reason": reason, "stage": stage,
         "budget": spec.get("budget", {}),
         "trials": {state: int(counts.get(state, 0)) for state in
                    ("completed", "pruned", "failed", "running", "preempted")},
@@ -314,12 +316,27 @@ def _status(results: Results, name: str) -> dict[str, Any]:
     }
 
 
+def _state_line(report: dict[str, Any]) -> str:
+    stage = report["stage"]
+    if report["state"] == "running":
+        return f"running, stage: {stage}" if stage else "running, no trial yet"
+    if report["state"] == "ended":
+        return f"ended after stage {stage}: {report['reason']}" if stage else \
+            f"ended: {report['reason']}"
+    if report["state"] == "stopped":
+        where = f"during stage {stage}" if stage else "before its first trial"
+        return (f"stopped {where} without saying why (killed, or its machine lost); "
+                "`pursuit run` with the same goal resumes it")
+    return "not started"
+
+
 def _print_status(report: dict[str, Any]) -> None:
     budget = report["budget"]
     out.print(f"[bold]{report['goal']}[/] — {report['statement']}".rstrip(" —"),
               highlight=False)
-    out.print(f"  {report['metric']} ({report['direction']}), target {_fmt(report['target'])}; "
-              f"stage: {report['stage']}", highlight=False)
+    out.print(f"  {report['metric']} ({report['direction']}), target {_fmt(report['target'])}",
+              highlight=False)
+    out.print(f"  {_state_line(report)}", highlight=False)
     spent = f"{report['trials_total']}" + (f"/{budget['max_trials']}"
                                           if budget.get("max_trials") else "")
     out.print(f"  budget: {spent} trials, {report['compute_seconds']:.1f} compute s"

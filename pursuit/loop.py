@@ -30,6 +30,7 @@ running (as *preempted*) and runs them again; finished trials are never run twic
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import socket
@@ -208,11 +209,14 @@ class Engine:
             self._preempt_live(why)
             self._flush(force=True)
             reason = f"{why}: run the same command again to resume"
+            with contextlib.suppress(Exception):  # the store may be what failed
+                self.store.end_run(self.goal_id, self.engine_id, reason)
             raise
         else:
             self.executor.close()
             self._flush(force=True)
-            self.store.heartbeat(self.engine_id)  # the run's end counts toward its wall time
+            # The run's end counts toward its wall time, and says why it ended.
+            self.store.end_run(self.goal_id, self.engine_id, reason)
         finally:
             self._view(force=True)
             if reason:
@@ -523,7 +527,7 @@ class Engine:
         """Rebuild the engine's view from the store and take back orphaned trials."""
         clock = self.store.now()
         for running in self.store.running(self.goal_id):
-            if self._engine_gone(running.engine) or running.heartbeat_at is None or \
+            if engine_gone(running.engine, self.engine_id) or running.heartbeat_at is None or \
                     clock - running.heartbeat_at > self.policy.reap_after:
                 self._batch.preempted.append(
                     (running.id, running.attempt, "its engine stopped while it ran"))
@@ -545,23 +549,6 @@ class Engine:
                 self._claim(record)
         searched = sum(self._searched.values())
         self._round_end = math.ceil(searched / self._round_size) * self._round_size
-
-    def _engine_gone(self, engine: str | None) -> bool:
-        if not engine:
-            return True
-        host, _, rest = engine.partition(":")
-        pid_text, _, token = rest.partition(":")
-        if host != socket.gethostname() or not pid_text.isdigit():
-            return False  # another machine's engine: judged by its heartbeat
-        if int(pid_text) == os.getpid():
-            return engine != self.engine_id
-        try:
-            os.kill(int(pid_text), 0)
-        except ProcessLookupError:
-            return True
-        except PermissionError:
-            return False
-        return False
 
     def _remember(self, trial_id: int, record: _Record) -> None:
         self._records[trial_id] = record
@@ -633,6 +620,29 @@ def ladder_rungs(method: Method, leader: dict[str, Value]) -> list[dict[str, Val
             if rung != leader and rung not in rungs:
                 rungs.append(rung)
     return rungs
+
+
+def engine_gone(engine: str | None, current: str | None = None) -> bool:
+    """Whether ``engine`` (host:pid:token) was a process of this machine that has ended.
+
+    An engine of another machine is never judged gone here, only by its heartbeats.
+    ``current`` is the asking engine's id: another id with its pid is an earlier engine
+    of the same process."""
+    if not engine:
+        return True
+    host, _, rest = engine.partition(":")
+    pid_text, _, _ = rest.partition(":")
+    if host != socket.gethostname() or not pid_text.isdigit():
+        return False
+    if int(pid_text) == os.getpid():
+        return engine != current
+    try:
+        os.kill(int(pid_text), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
 
 
 def run(goal: Goal, store: Store | str | None = None, executor: Executor | str | None = None,

@@ -101,6 +101,25 @@ class Results:
         return ladder_forecasts(frame, metric=spec["metric"], direction=spec["direction"],
                                 target=spec.get("target"))
 
+    def run_state(self, goal: str | None = None) -> tuple[str, str | None]:
+        """Whether an engine works on the goal: ("running", None); ("ended", why) when
+        the last engine said why it stopped; ("stopped", None) when it went silent
+        without a word (killed, or its machine lost); ("not started", None)."""
+        from pursuit.loop import Policy, engine_gone
+
+        record = self.goal(goal)
+        runs = self.store.runs(record.id)
+        if not runs:  # or trials from before runs were recorded
+            return ("stopped" if self.store.trials(record.id) else "not started"), None
+        now = self.store.now()
+        # An engine is gone when its process on this machine has ended, or when it has
+        # been silent for longer than engines wait before taking its trials back.
+        if any(run.reason is None and not engine_gone(run.engine)
+               and now - run.last_seen <= Policy.reap_after for run in runs):
+            return "running", None
+        last = runs[-1]
+        return ("stopped", None) if last.reason is None else ("ended", last.reason)
+
     def close(self) -> None:
         self.store.close()
 

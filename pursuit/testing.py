@@ -166,9 +166,21 @@ def check_runs_add_up_wall_time(store: Store) -> None:
     assert store.start_run(store.ensure_goal("other", SPEC), "e3") == 0.0
 
 
+def check_runs_record_why_they_ended(store: Store) -> None:
+    goal_id = store.ensure_goal("g", SPEC)
+    store.start_run(goal_id, "e1")
+    store.start_run(goal_id, "e2")
+    store.end_run(goal_id, "e1", "target reached")
+    runs = {run.engine: run for run in store.runs(goal_id)}
+    assert (runs["e1"].reason, runs["e2"].reason) == ("target reached", None)
+    assert runs["e1"].started_at <= runs["e1"].last_seen
+    assert store.runs(store.ensure_goal("other", SPEC)) == []
+
+
 STORE_CHECKS: list[Callable[[Store], None]] = [
     check_goal_round_trip, check_changed_metric_refused, check_trial_lifecycle,
     check_finished_trials_are_frozen, check_points_idempotent, check_preempt_and_restart,
     check_odd_numbers_kept, check_heartbeat_uses_store_clock, check_atomic_batch,
     check_curves_of_latest_attempt, check_runs_add_up_wall_time,
+    check_runs_record_why_they_ended,
 ]

@@ -60,6 +60,7 @@ def test_status_and_leaderboard_json_agree_with_the_python_api(ran):
         lb = results.leaderboard()
         frame = results.results()
     assert status["reached"] is True and status["trials_total"] == len(frame)
+    assert status["state"] == "ended" and status["reason"].startswith("target reached")
     assert status["best"]["best_mean"] == pytest.approx(lb.progress["best_mean"])
     methods = {row["method"]: row for row in board["clitoy"]["methods"]}
     assert methods["quadratic"]["mean"] == pytest.approx(
@@ -113,3 +114,33 @@ def test_every_command_has_help():
     for command in ("init", "run", "status", "leaderboard", "export"):
         result = runner.invoke(app, [command, "--help"])
         assert result.exit_code == 0 and "--help" in result.stdout
+
+
+def test_status_tells_a_running_engine_from_a_killed_one(tmp_path):
+    import signal
+    import time
+
+    (tmp_path / "goal.yaml").write_text(GOAL.replace("clitoy", "states").replace(
+        "sample_methods:quadratic", "sample_methods:hangs"))
+    db = str(tmp_path / "s.db")
+
+    def status():
+        result = pursuit_cmd("status", "--store", db, "--json", cwd=tmp_path)
+        return json.loads(result.stdout) if result.returncode == 0 else {}
+
+    env = {**os.environ, "PYTHONPATH": str(HERE)}
+    engine = subprocess.Popen([sys.executable, "-m", "pursuit", "run", "goal.yaml", "--store", db,
+                               "--workers", "2"], cwd=tmp_path, env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while status().get("trials", {}).get("running", 0) < 1 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    report = status()
+    assert report["state"] == "running" and report["reason"] is None
+    assert "running, stage: baselines" in pursuit_cmd("status", "--store", db, cwd=tmp_path).stdout
+    engine.send_signal(signal.SIGKILL)
+    engine.wait()
+    report = status()
+    assert report["state"] == "stopped" and report["reason"] is None
+    text = pursuit_cmd("status", "--store", db, cwd=tmp_path).stdout
+    assert "stopped during stage baselines" in text and "resumes it" in text

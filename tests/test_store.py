@@ -25,7 +25,7 @@ def test_sqlite_uses_wal_and_migrates_once(tmp_path):
     engine = sa.create_engine(url)
     with engine.connect() as conn:
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
-        assert conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar() == "0002"
+        assert conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar() == "0003"
         tables = {r[0] for r in conn.exec_driver_sql(
             "SELECT name FROM sqlite_master WHERE type='table'")}
     engine.dispose()
@@ -69,4 +69,32 @@ def test_a_database_at_the_first_schema_is_upgraded(tmp_path):
     store = open_store(url)
     assert [g.name for g in store.goals()] == ["old"]
     assert store.start_run(store.goal_id("old"), "e") == 0.0
+    store.close()
+
+
+def test_runs_recorded_before_reasons_existed_read_as_unexplained(tmp_path):
+    """A store at the second schema upgrades; its runs read back with no reason."""
+    from alembic import command
+    from alembic.config import Config
+
+    from pursuit.store._sql import MIGRATIONS
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    engine = sa.create_engine(url)
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.upgrade(config, "0002")
+        conn.exec_driver_sql("INSERT INTO goals (name, spec, created_at) VALUES "
+                             "('old', '{\"metric\": \"m\", \"direction\": \"minimize\"}', 0)")
+        conn.exec_driver_sql("INSERT INTO engine_runs VALUES ('e0', 1, 10.0, 25.0)")
+    engine.dispose()
+    store = open_store(url)
+    goal_id = store.goal_id("old")
+    [run] = store.runs(goal_id)
+    assert (run.engine, run.started_at, run.last_seen, run.reason) == ("e0", 10.0, 25.0, None)
+    assert store.start_run(goal_id, "e1") == 15.0
+    store.end_run(goal_id, "e1", "budget spent")
+    assert [r.reason for r in store.runs(goal_id)] == [None, "budget spent"]
     store.close()

@@ -66,7 +66,10 @@ def welch(a: Sequence[float], b: Sequence[float], level: float = 0.95) -> Differ
     if se == 0:
         p = 1.0 if diff == 0 else 0.0
         return Difference(diff, diff, diff, p)
-    df = (vx + vy) ** 2 / (vx**2 / (x.size - 1) + vy**2 / (y.size - 1))
+    # Welch-Satterthwaite degrees of freedom, from the shares of the variance so that
+    # tiny variances (squares below the smallest float) do not turn it into 0 / 0.
+    sx, sy = vx / (vx + vy), vy / (vx + vy)
+    df = 1.0 / (sx**2 / (x.size - 1) + sy**2 / (y.size - 1))
     half = float(stats.t.ppf(0.5 + level / 2, df) * se)
     p = float(2 * stats.t.sf(abs(diff) / se, df))
     return Difference(diff, diff - half, diff + half, p)

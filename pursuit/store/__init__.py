@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 from pursuit.store._base import (
+    EngineRun,
     GoalRecord,
     NewTrial,
     RunningTrial,
@@ -18,9 +19,9 @@ from pursuit.store._memory import MemoryStore
 
 DEFAULT_STORE = "sqlite:///pursuit.db"
 
-__all__ = ["DEFAULT_STORE", "GoalRecord", "MemoryStore", "NewTrial", "RunningTrial", "Store",
-           "TrialRecord", "WriteBatch", "WriteResult", "config_key", "open_store",
-           "resolve_url"]
+__all__ = ["DEFAULT_STORE", "EngineRun", "GoalRecord", "MemoryStore", "NewTrial",
+           "RunningTrial", "Store", "TrialRecord", "WriteBatch", "WriteResult", "config_key",
+           "open_store", "resolve_url"]
 
 
 def resolve_url(url: str | None = None) -> str:

@@ -107,6 +107,17 @@ class RunningTrial:
     heartbeat_at: float | None
 
 
+@dataclass(frozen=True)
+class EngineRun:
+    """One engine's work on a goal: when it started, when it was last heard from (both
+    by the database's clock), and why it ended (None while it runs, or if it was killed)."""
+
+    engine: str
+    started_at: float
+    last_seen: float
+    reason: str | None
+
+
 class Store(ABC):
     """Where goals, trials, curves and results live. Only the engine process writes."""
 
@@ -144,6 +155,14 @@ class Store(ABC):
     def start_run(self, goal_id: int, engine: str) -> float:
         """Record that ``engine`` works on the goal from now; return the wall seconds that
         earlier engines spent on it (from their start to their last heartbeat)."""
+
+    @abstractmethod
+    def end_run(self, goal_id: int, engine: str, reason: str) -> None:
+        """Record why ``engine`` stopped working on the goal, as it stops."""
+
+    @abstractmethod
+    def runs(self, goal_id: int) -> list[EngineRun]:
+        """Every engine run of a goal, oldest first."""
 
     @abstractmethod
     def heartbeat(self, engine: str) -> None:

@@ -9,6 +9,7 @@ from typing import Any
 
 from pursuit.exceptions import StoreError
 from pursuit.store._base import (
+    EngineRun,
     GoalRecord,
     RunningTrial,
     Store,
@@ -27,7 +28,7 @@ class MemoryStore(Store):
         self._trials: dict[int, TrialRecord] = {}
         self._engines: dict[int, tuple[str, float]] = {}
         self._points: dict[tuple[int, int, int, str], float] = {}
-        self._runs: dict[tuple[str, int], list[float]] = {}  # (engine, goal): [start, seen]
+        self._runs: dict[tuple[str, int], EngineRun] = {}
 
     def ensure_goal(self, name: str, spec: dict[str, Any], parent_id: int | None = None) -> int:
         with self._lock:
@@ -110,11 +111,23 @@ class MemoryStore(Store):
 
     def start_run(self, goal_id: int, engine: str) -> float:
         with self._lock:
-            spent = sum(seen - start for (_, goal), (start, seen) in self._runs.items()
-                        if goal == goal_id)
+            spent = sum(run.last_seen - run.started_at
+                        for (_, goal), run in self._runs.items() if goal == goal_id)
             now = time.time()
-            self._runs[(engine, goal_id)] = [now, now]
+            self._runs[(engine, goal_id)] = EngineRun(engine, now, now, None)
             return spent
+
+    def end_run(self, goal_id: int, engine: str, reason: str) -> None:
+        with self._lock:
+            run = self._runs.get((engine, goal_id))
+            if run is not None:
+                self._runs[(engine, goal_id)] = replace(run, last_seen=time.time(),
+                                                        reason=reason[:500])
+
+    def runs(self, goal_id: int) -> list[EngineRun]:
+        with self._lock:
+            return sorted((run for (_, goal), run in self._runs.items() if goal == goal_id),
+                          key=lambda run: run.started_at)
 
     def heartbeat(self, engine: str) -> None:
         now = time.time()
@@ -122,9 +135,9 @@ class MemoryStore(Store):
             for trial_id, (owner, _) in self._engines.items():
                 if owner == engine:
                     self._engines[trial_id] = (owner, now)
-            for (owner, _), times in self._runs.items():
-                if owner == engine:
-                    times[1] = now
+            for key, run in self._runs.items():
+                if key[0] == engine:
+                    self._runs[key] = replace(run, last_seen=now)
 
     def now(self) -> float:
         return time.time()

@@ -74,6 +74,7 @@ engine_runs = Table(
     Column("goal_id", Integer, ForeignKey("goals.id"), primary_key=True),
     Column("started_at", Float, nullable=False),  # database clock
     Column("last_seen", Float, nullable=False),  # database clock, moved on by heartbeats
+    Column("reason", String(500), nullable=True),  # why the run ended; NULL: it has not
 )
 
 results = Table(

@@ -23,6 +23,7 @@ from sqlalchemy.engine import Connection, Engine
 from pursuit.exceptions import StoreError
 from pursuit.store import _models as m
 from pursuit.store._base import (
+    EngineRun,
     GoalRecord,
     RunningTrial,
     Store,
@@ -245,6 +246,19 @@ class SQLStore(Store):
             conn.execute(m.engine_runs.insert().values(engine=engine, goal_id=goal_id,
                                                        started_at=now, last_seen=now))
         return float(spent)
+
+    def end_run(self, goal_id: int, engine: str, reason: str) -> None:
+        r = m.engine_runs.c
+        with self._translated("recording the end of the run"), self._engine.begin() as conn:
+            conn.execute(m.engine_runs.update().where(r.engine == engine, r.goal_id == goal_id)
+                         .values(last_seen=self._now(conn), reason=reason[:500]))
+
+    def runs(self, goal_id: int) -> list[EngineRun]:
+        r = m.engine_runs.c
+        with self._translated("reading engine runs"), self._engine.connect() as conn:
+            rows = conn.execute(sa.select(r.engine, r.started_at, r.last_seen, r.reason)
+                                .where(r.goal_id == goal_id).order_by(r.started_at)).all()
+        return [EngineRun(*row) for row in rows]
 
     def heartbeat(self, engine: str) -> None:
         t = m.trials.c
