@@ -43,7 +43,10 @@ _INSERT_POINTS = {
     "postgresql": "INSERT INTO curve_points (trial_id, attempt, metric, step, value) "
                   "VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
 }
-_PG_MIGRATION_LOCK = 7_210_331  # an arbitrary advisory-lock key that belongs to Pursuit
+# Arbitrary advisory-lock keys that belong to Pursuit: PostgreSQL's stand-in for the one
+# write lock that a SQLite writer takes as it begins.
+_PG_MIGRATION_LOCK = 7_210_331
+_PG_GOALS_LOCK = 7_210_332
 
 
 def _to_db(value: float) -> float | None:
@@ -60,9 +63,10 @@ class SQLStore(Store):
     def __init__(self, url: str) -> None:
         self.url = url
         self._engine = _connect(url)
+        self._writer = self._engine.execution_options(writes=True)
         self._method_ids: dict[tuple[int, str], int] = {}
         with self._translated("opening the store"):
-            _migrate(self._engine)
+            _migrate(self._writer)
 
     def __getstate__(self) -> dict[str, Any]:
         return {"url": self.url}  # connections never cross a process boundary
@@ -85,7 +89,9 @@ class SQLStore(Store):
         return sa.engine.make_url(self._engine.url).render_as_string(hide_password=True)
 
     def ensure_goal(self, name: str, spec: dict[str, Any], parent_id: int | None = None) -> int:
-        with self._translated(f"recording goal {name!r}"), self._engine.begin() as conn:
+        with self._translated(f"recording goal {name!r}"), self._writer.begin() as conn:
+            if conn.dialect.name == "postgresql":  # engines starting one goal at once
+                conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_PG_GOALS_LOCK})")
             row = conn.execute(sa.select(m.goals.c.id, m.goals.c.spec)
                                .where(m.goals.c.name == name)).first()
             if row is None:
@@ -123,7 +129,7 @@ class SQLStore(Store):
         return self._method_ids[key]
 
     def write(self, batch: WriteBatch) -> WriteResult:
-        with self._translated("writing results"), self._engine.begin() as conn:
+        with self._translated("writing results"), self._writer.begin() as conn:
             return self._write(conn, batch)
 
     def _write(self, conn: Connection, batch: WriteBatch) -> WriteResult:
@@ -238,7 +244,7 @@ class SQLStore(Store):
 
     def start_run(self, goal_id: int, engine: str) -> float:
         r = m.engine_runs.c
-        with self._translated("recording the engine"), self._engine.begin() as conn:
+        with self._translated("recording the engine"), self._writer.begin() as conn:
             spent = conn.execute(sa.select(sa.func.coalesce(
                 sa.func.sum(r.last_seen - r.started_at), 0.0)).where(r.goal_id == goal_id)
             ).scalar()
@@ -249,7 +255,7 @@ class SQLStore(Store):
 
     def end_run(self, goal_id: int, engine: str, reason: str) -> None:
         r = m.engine_runs.c
-        with self._translated("recording the end of the run"), self._engine.begin() as conn:
+        with self._translated("recording the end of the run"), self._writer.begin() as conn:
             conn.execute(m.engine_runs.update().where(r.engine == engine, r.goal_id == goal_id)
                          .values(last_seen=self._now(conn), reason=reason[:500]))
 
@@ -262,7 +268,7 @@ class SQLStore(Store):
 
     def heartbeat(self, engine: str) -> None:
         t = m.trials.c
-        with self._translated("heartbeat"), self._engine.begin() as conn:
+        with self._translated("heartbeat"), self._writer.begin() as conn:
             now = self._now(conn)
             conn.execute(m.trials.update().where(
                 t.engine == engine, t.state == TrialState.RUNNING.value
@@ -294,6 +300,7 @@ def _connect(url: str) -> Engine:
 
     @sa.event.listens_for(engine, "connect")
     def _pragmas(dbapi_conn: Any, _: Any) -> None:
+        dbapi_conn.isolation_level = None  # transactions begin where _begin says, below
         # WAL lets readers (status, dashboard) work while the engine writes.
         cursor = dbapi_conn.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
@@ -301,19 +308,26 @@ def _connect(url: str) -> Engine:
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
 
+    @sa.event.listens_for(engine, "begin")
+    def _begin(conn: Connection) -> None:
+        # A writer takes the write lock as it begins, so that several engines (or
+        # several opening one new file) wait their turn for it instead of failing when a
+        # read turns into a write; a reader sees one snapshot across its statements.
+        writes = conn.get_execution_options().get("writes", False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if writes else "BEGIN")
+
     return engine
 
 
 def _migrate(engine: Engine) -> None:
-    """Bring the schema to the newest revision, once, under a lock."""
+    """Bring the schema to the newest revision, once, under a lock. ``engine`` is the
+    store's writer: on SQLite its transactions begin by taking the write lock."""
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     head = ScriptDirectory.from_config(config).get_current_head()
-    with engine.begin() as conn:
+    with engine.begin() as conn:  # SQLite: a writer's transaction holds the write lock
         if conn.dialect.name == "postgresql":
             conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_PG_MIGRATION_LOCK})")
-        else:
-            conn.exec_driver_sql("SELECT 1")  # SQLite: the transaction's write lock is the lock
         if MigrationContext.configure(conn).get_current_revision() == head:
             return
         config.attributes["connection"] = conn
