@@ -170,6 +170,11 @@ class Engine:
         self._kills: dict[int, int] = defaultdict(int)
         # Completed values per (method, configuration), to judge claims over seeds.
         self._claims: defaultdict[tuple[str, str], list[float]] = defaultdict(list)
+        # The means of those with every seed, and the best of them, kept as values come
+        # in: planning asks for the best claim often, and a scan of every configuration
+        # each time made long runs quadratic.
+        self._claim_means: dict[tuple[str, str], float] = {}
+        self._best_key: tuple[str, str] | None = None
         self._config_dials: dict[tuple[str, str], dict[str, Value]] = {}
         self._batch = WriteBatch(engine=self.engine_id)
         self._refused = 0
@@ -434,15 +439,12 @@ class Engine:
 
     def _best_claim(self, with_config: bool = False) -> tuple[Any, ...] | None:
         """(method, mean, lo, hi, n[, config]) of the best configuration with all seeds."""
-        best = None
-        for (method, config), values in self._claims.items():
-            if len(values) < self.goal.seeds:
-                continue
-            mean, lo, hi = mean_interval(values)
-            if best is None or self.goal.better(mean, best[1]):
-                best = (method, mean, lo, hi, len(values), config)
-        if best is None:
+        if self._best_key is None:
             return None
+        method, config = self._best_key
+        values = self._claims[self._best_key]
+        mean, lo, hi = mean_interval(values)
+        best = (method, mean, lo, hi, len(values), config)
         return best if with_config else best[:5]
 
     # ----------------------------------------------------------------- events (Sink)
@@ -502,10 +504,21 @@ class Engine:
 
     def _claim(self, record: _Record) -> None:
         self._config_dials[(record.method, record.config)] = record.dials
-        values = self._claims[(record.method, record.config)]
+        key = (record.method, record.config)
+        values = self._claims[key]
         values.append(record.value)
         if len(values) >= self.goal.seeds:
             mean, lo, hi = mean_interval(values)
+            self._claim_means[key] = mean
+            if key == self._best_key:  # the best moved: any other may now lead
+                self._best_key = None
+                for other, other_mean in self._claim_means.items():
+                    if self._best_key is None or self.goal.better(
+                            other_mean, self._claim_means[self._best_key]):
+                        self._best_key = other
+            elif self._best_key is None or self.goal.better(
+                    mean, self._claim_means[self._best_key]):
+                self._best_key = key
             if clears(lo, hi, mean, len(values), self.goal.seeds, self.goal.target,
                       self.goal.direction):
                 self._reached = True

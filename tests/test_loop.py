@@ -4,6 +4,8 @@ from collections import Counter
 import optuna
 import pytest
 import sample_methods
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import pursuit
 from pursuit import Goal, Policy
@@ -206,3 +208,26 @@ def test_the_ladder_steps_scale_dials_and_forecasts_what_the_target_takes(tmp_pa
     assert outlook["reachable"] and 400 < outlook["x"] < 10_000
     assert outlook["lower"] <= outlook["x"] <= outlook["upper"]
     assert entry["compute_seconds"]["value"] > 0
+
+
+@settings(max_examples=60, deadline=None)
+@given(values=st.lists(st.tuples(st.integers(0, 5), st.floats(-10, 10)), max_size=40),
+       direction=st.sampled_from(["minimize", "maximize"]), seeds=st.integers(1, 3))
+def test_the_best_claim_kept_as_values_come_matches_a_full_scan(values, direction, seeds):
+    from pursuit.analysis.stats import mean_interval
+    from pursuit.loop import Engine, _Record
+    from pursuit.store import MemoryStore
+    from pursuit.trial import TrialState
+
+    goal = toy_goal(direction=direction, seeds=seeds, target=None)
+    engine = Engine(goal, MemoryStore(), InlineExecutor())
+    for config, value in values:
+        engine._claim(_Record("quadratic", "search", {"x": float(config)}, 0,
+                              TrialState.COMPLETED, 1, value))
+        full = {k: mean_interval(v)[0] for k, v in engine._claims.items() if len(v) >= seeds}
+        best = engine._best_claim()
+        if not full:
+            assert best is None
+            continue
+        top = max(full.values()) if direction == "maximize" else min(full.values())
+        assert best[1] == top and best[4] >= seeds
