@@ -1,4 +1,5 @@
 import math
+import os
 from collections import Counter
 
 import optuna
@@ -93,6 +94,28 @@ def test_pruned_search_trials_end_early():
     pruned = [t for t in trials if t.state.value == "pruned"]
     assert pruned, "a median pruner on a rising curve must prune some trials"
     assert all(t.stage == "search" for t in pruned)
+
+
+def test_short_trials_that_ask_whether_to_stop_run_in_worker_processes(tmp_path):
+    """Workers are sent short trials ahead of time; a trial asking whether to stop must
+    get its answer, not the next trial (a real run, bounded, in its own process)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    (tmp_path / "goal.yaml").write_text(
+        "name: asks\nmetric: value\ndirection: maximize\nseeds: 2\n"
+        "budget: {max_trials: 150}\nmethods:\n  - sample_methods:curve\n"
+        "  - sample_methods:quadratic\n")
+    here = str(Path(__file__).parent)
+    result = subprocess.run([sys.executable, "-m", "pursuit", "run", "goal.yaml", "--store",
+                             "a.db", "--workers", "2"], cwd=tmp_path, capture_output=True,
+                            text=True, timeout=120, env={**os.environ, "PYTHONPATH": here})
+    assert result.returncode == 0, result.stderr
+    assert "Error" not in result.stderr
+    trials = open_store(str(tmp_path / "a.db")).trials(1)
+    assert len(trials) >= 140 and all(t.state.finished for t in trials)
+    assert not [t for t in trials if t.state.value == "failed"]
 
 
 def test_subgoals_run_after_their_parent(tmp_path):

@@ -39,7 +39,7 @@ def _worker_main(conn: Connection) -> None:
     conn.send(("ready",))
     while True:
         try:
-            task = conn.recv()
+            task = channel.next_task()
         except EOFError:
             return
         if task is None:
@@ -48,15 +48,27 @@ def _worker_main(conn: Connection) -> None:
 
 
 class _PipeChannel:
+    """The worker's end of the pipe. The engine sends tasks (ahead of time, so that short
+    trials never wait), None to stop, and ("answer", bool) for each ``ask``; the tasks
+    that arrive while a trial waits for its answer are kept for after it."""
+
     def __init__(self, conn: Connection) -> None:
         self._conn = conn
+        self._waiting: deque[Task | None] = deque()
+
+    def next_task(self) -> Task | None:
+        return self._waiting.popleft() if self._waiting else self._conn.recv()
 
     def report(self, trial_id: int, attempt: int, points: list[Point]) -> None:
         self._conn.send(("report", trial_id, attempt, points))
 
     def should_stop(self, trial_id: int, attempt: int) -> bool:
         self._conn.send(("ask", trial_id, attempt))
-        return bool(self._conn.recv())
+        while True:
+            message = self._conn.recv()
+            if isinstance(message, tuple) and message[0] == "answer":
+                return message[1]
+            self._waiting.append(message)
 
 
 @dataclass
@@ -153,7 +165,8 @@ class ProcessExecutor(Executor):
                 elif message[0] == "report":
                     self._sink.on_report(message[1], message[2], message[3])
                 elif message[0] == "ask":
-                    worker.conn.send(self._sink.should_stop(message[1], message[2]))
+                    stop = bool(self._sink.should_stop(message[1], message[2]))
+                    worker.conn.send(("answer", stop))
                 else:
                     worker.tasks.popleft()
                     worker.started = time.monotonic()
