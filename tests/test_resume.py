@@ -121,3 +121,36 @@ def test_ctrl_c_stops_cleanly_and_the_same_command_resumes(tmp_path):
     assert engine.returncode == 0, err
     _, trials = finished(db)
     assert all(t.state.finished for t in trials)
+
+
+def test_a_full_disk_stops_the_engine_clearly_and_nothing_written_is_lost(tmp_path):
+    """T5: the store's files may not grow past a limit (the operating system refuses the
+    write, as on a full disk); then the limit is lifted and the same command resumes."""
+    import os
+    import resource
+
+    (tmp_path / "goal.yaml").write_text(GOAL.replace("max_trials: 36", "max_trials: 300"))
+    db = tmp_path / "chaos.db"
+    limit = 400 * 1024
+
+    def full_disk():
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    env = {**os.environ, "PYTHONPATH": str(HERE), "COLUMNS": "200"}
+    engine = subprocess.run([sys.executable, "-m", "pursuit", "run", "goal.yaml", "--store",
+                             str(db), "--workers", "2"], cwd=tmp_path, env=env,
+                            capture_output=True, text=True, timeout=240, preexec_fn=full_disk)
+    assert engine.returncode == 1, engine.stderr
+    assert "is the disk full?" in engine.stderr and "Traceback" not in engine.stderr
+    before, trials = finished(db)
+    assert before and len(trials) < 300  # it stopped part way, with trials written
+
+    engine = start_engine(tmp_path, db, errors=True)
+    _, err = engine.communicate(timeout=240)
+    assert engine.returncode == 0, err
+    after, trials = finished(db)
+    for trial_id, outcome in before.items():  # nothing acknowledged was lost or changed
+        assert after[trial_id] == outcome
+    assert all(t.state.finished for t in trials)
+    baselines = Counter((t.method, t.seed) for t in trials if t.stage == "baselines")
+    assert set(baselines.values()) == {1} and len(baselines) == 4

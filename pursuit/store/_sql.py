@@ -83,7 +83,13 @@ class SQLStore(Store):
             yield
         except sa.exc.SQLAlchemyError as error:
             reason = getattr(error, "orig", None) or error
-            raise StoreError(f"{doing} failed on {self._safe_url()}: {reason}") from error
+            hint = ""
+            if any(words in str(reason) for words in ("disk is full", "disk I/O error",
+                                                       "No space left")):
+                hint = ("; is the disk full? What was written before this is kept: free "
+                        "space and run the same command again to resume")
+            raise StoreError(f"{doing} failed on {self._safe_url()}: {reason}{hint}") \
+                from error
 
     def _safe_url(self) -> str:
         return sa.engine.make_url(self._engine.url).render_as_string(hide_password=True)
