@@ -86,6 +86,18 @@ def numpy_result(trial):
     return np.float64(0.75)
 
 
+def reports_twice(trial):
+    """Steps out of order and one step reported twice, across flushes."""
+    trial.report(2, value=2.0)
+    trial.flush()
+    trial.report(0, value=0.0)
+    trial.report(2, value=99.0)  # a repeat: the first report of a step stands
+    trial.flush()
+    trial.report(1, value=1.0)
+    trial.report(1, value=-1.0)
+    return 3.0
+
+
 def slow(trial, *, x=Float(0.0, 1.0, default=0.5)):
     for step in range(5):
         time.sleep(0.02)

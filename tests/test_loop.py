@@ -118,6 +118,22 @@ def test_short_trials_that_ask_whether_to_stop_run_in_worker_processes(tmp_path)
     assert not [t for t in trials if t.state.value == "failed"]
 
 
+@pytest.mark.parametrize("executor", ["inline", "processes"])
+def test_repeated_and_out_of_order_reports_are_kept_once_in_step_order(tmp_path, executor):
+    """T7: the first report of each step stands, whatever order the steps come in."""
+    url = f"sqlite:///{tmp_path / 'r.db'}"
+    goal = Goal(name="r", metric="value", direction="maximize", seeds=1,
+                budget={"max_trials": 1}, methods=["sample_methods:reports_twice"])
+    pursuit.run(goal, url, InlineExecutor() if executor == "inline" else ProcessExecutor(1),
+                workdir=tmp_path / "work")
+    store = open_store(url)
+    [trial] = store.trials(1)
+    assert trial.values["value"] == 3.0
+    assert store.curve(trial.id) == [(1, 0, "value", 0.0), (1, 1, "value", 1.0),
+                                     (1, 2, "value", 2.0)]
+    store.close()
+
+
 def test_subgoals_run_after_their_parent(tmp_path):
     url = f"sqlite:///{tmp_path / 'p.db'}"
     goal = toy_goal(target=None, budget={"max_trials": 6},
