@@ -257,6 +257,10 @@ class Engine:
                 out.append((plan, plan.rerun_of, record.attempt))
         ids = self._flush(force=True)
         for plan, trial_id in zip(fresh, ids, strict=True):
+            if trial_id is None:  # another engine on this goal planned it first
+                self._keys.add((plan.stage, plan.method.name, config_key(plan.dials),
+                                plan.seed))
+                continue
             self._remember(trial_id, _Record(plan.method.name, plan.stage, plan.dials, plan.seed,
                                              TrialState.RUNNING, 1))
             out.append((plan, trial_id, 1))
@@ -571,7 +575,7 @@ class Engine:
             self._tally_finished(record)
         self._keys.add((record.stage, record.method, record.config, record.seed))
 
-    def _flush(self, *, force: bool = False) -> list[int]:
+    def _flush(self, *, force: bool = False) -> list[int | None]:
         batch = self._batch
         if not batch:
             return []

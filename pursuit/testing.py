@@ -177,10 +177,26 @@ def check_runs_record_why_they_ended(store: Store) -> None:
     assert store.runs(store.ensure_goal("other", SPEC)) == []
 
 
+def check_planned_trials_are_created_once(store: Store) -> None:
+    goal_id = store.ensure_goal("g", SPEC)
+    baseline = NewTrial(goal_id, "m", "baselines", {"lr": 0.1}, 0)
+    draw = NewTrial(goal_id, "m", "search", {"lr": 0.5}, 0)
+    first = store.write(WriteBatch("e1", new=[baseline, draw])).new_ids
+    second = store.write(WriteBatch("e2", new=[baseline, draw, baseline,
+                                               NewTrial(goal_id, "m", "baselines",
+                                                        {"lr": 0.1}, 1)])).new_ids
+    assert None not in first
+    assert second[0] is None and second[2] is None, "a planned trial was created twice"
+    assert second[1] is not None and second[3] is not None  # a new draw, a new seed
+    trials = store.trials(goal_id)
+    assert len(trials) == 4 and [t.id for t in trials] == sorted(
+        [*first, second[1], second[3]])
+
+
 STORE_CHECKS: list[Callable[[Store], None]] = [
     check_goal_round_trip, check_changed_metric_refused, check_trial_lifecycle,
     check_finished_trials_are_frozen, check_points_idempotent, check_preempt_and_restart,
     check_odd_numbers_kept, check_heartbeat_uses_store_clock, check_atomic_batch,
     check_curves_of_latest_attempt, check_runs_add_up_wall_time,
-    check_runs_record_why_they_ended,
+    check_runs_record_why_they_ended, check_planned_trials_are_created_once,
 ]

@@ -150,3 +150,34 @@ def test_sixteen_writers_and_two_readers_lose_and_duplicate_nothing(empty_url):
         with engine.connect() as conn:
             assert conn.exec_driver_sql("PRAGMA integrity_check").scalar() == "ok"
         engine.dispose()
+
+
+def test_two_engines_on_one_goal_run_each_planned_trial_once(empty_url, tmp_path):
+    """A team's engines share a goal: a baseline (or a confirmation) that both plan at
+    once is run by one of them, so no seed is counted twice."""
+    import os
+    import subprocess
+    import sys
+    from collections import Counter
+    from pathlib import Path
+
+    (tmp_path / "goal.yaml").write_text(
+        "name: team\nmetric: value\ndirection: maximize\nseeds: 3\n"
+        "budget: {max_trials: 40}\nmethods:\n  - sample_methods:quadratic\n"
+        "  - sample_methods:constant\n")
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parent)}
+    command = [sys.executable, "-m", "pursuit", "run", "goal.yaml", "--store", empty_url,
+               "--workers", "1"]
+    engines = [subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    for engine in engines:
+        _, err = engine.communicate(timeout=180)
+        assert engine.returncode == 0, err
+    store = open_store(empty_url)
+    trials = store.trials(store.goal_id("team"))
+    store.close()
+    planned = Counter((t.stage, t.method, t.config, t.seed) for t in trials
+                      if t.stage != "search")
+    assert planned and set(planned.values()) == {1}, planned.most_common(3)
+    baselines = Counter((t.method, t.seed) for t in trials if t.stage == "baselines")
+    assert baselines == {(m, s): 1 for m in ("quadratic", "constant") for s in range(3)}

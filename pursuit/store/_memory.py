@@ -16,6 +16,7 @@ from pursuit.store._base import (
     TrialRecord,
     WriteBatch,
     WriteResult,
+    config_key,
 )
 from pursuit.trial import TrialState
 
@@ -47,8 +48,17 @@ class MemoryStore(Store):
     def write(self, batch: WriteBatch) -> WriteResult:
         with self._lock:
             now = time.time()
-            new_ids, refused = [], []
+            new_ids: list[int | None] = []
+            refused: list[str] = []
+            planned = {(t.goal_id, t.method, t.stage, config_key(t.dials), t.seed)
+                       for t in self._trials.values() if t.stage != "search"
+                       } if any(new.planned for new in batch.new) else set()
             for new in batch.new:
+                key = (new.goal_id, new.method, new.stage, config_key(new.dials), new.seed)
+                if new.planned and key in planned:
+                    new_ids.append(None)  # another engine planned it first
+                    continue
+                planned.add(key)
                 trial_id = len(self._trials) + 1
                 self._trials[trial_id] = TrialRecord(
                     trial_id, new.goal_id, new.method, new.stage, dict(new.dials), new.seed,

@@ -25,6 +25,7 @@ from pursuit.store import _models as m
 from pursuit.store._base import (
     EngineRun,
     GoalRecord,
+    NewTrial,
     RunningTrial,
     Store,
     TrialRecord,
@@ -47,6 +48,7 @@ _INSERT_POINTS = {
 # write lock that a SQLite writer takes as it begins.
 _PG_MIGRATION_LOCK = 7_210_331
 _PG_GOALS_LOCK = 7_210_332
+_PG_PLAN_LOCK = 7_210_333
 
 
 def _to_db(value: float) -> float | None:
@@ -146,9 +148,14 @@ class SQLStore(Store):
                      "stage": t.stage, "dials": config_key(t.dials), "seed": t.seed,
                      "state": TrialState.RUNNING.value, "attempt": 1, "engine": batch.engine,
                      "heartbeat_at": clock, "started_at": now} for t in batch.new]
-            insert = m.trials.insert().returning(m.trials.c.id, sort_by_parameter_order=True)
-            result = conn.execute(insert, rows)
-            new_ids = [r.id for r in result]
+            exists = self._planned_already(conn, batch.new, rows)
+            fresh = [row for row, taken in zip(rows, exists, strict=True) if not taken]
+            ids: Iterator[int] = iter(())
+            if fresh:
+                insert = m.trials.insert().returning(m.trials.c.id,
+                                                     sort_by_parameter_order=True)
+                ids = iter([r.id for r in conn.execute(insert, fresh)])
+            new_ids = [None if taken else next(ids) for taken in exists]
         if batch.points:
             keys = {(p[0], p[1]) for p in batch.points}
             live = self._running_attempts(conn, keys)
@@ -185,6 +192,27 @@ class SQLStore(Store):
                              (attempt, batch.engine, clock, now, trial_id)):
                 refused.append(f"restart of trial {trial_id}: not preempted")
         return WriteResult(new_ids, refused)
+
+    def _planned_already(self, conn: Connection, new: list[NewTrial],
+                         rows: list[dict[str, Any]]) -> list[bool]:
+        """Which of the new planned trials exist already (or twice in this batch)."""
+        if not any(t.planned for t in new):
+            return [False] * len(new)
+        if conn.dialect.name == "postgresql":  # engines planning one goal take turns
+            conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_PG_PLAN_LOCK})")
+        t = m.trials.c
+        planned = [row for trial, row in zip(new, rows, strict=True) if trial.planned]
+        existing = {tuple(r) for r in conn.execute(
+            sa.select(t.goal_id, t.method_id, t.stage, t.dials, t.seed).where(
+                t.goal_id.in_({row["goal_id"] for row in planned}),
+                t.dials.in_({row["dials"] for row in planned}), t.stage != "search"))}
+        out = []
+        for trial, row in zip(new, rows, strict=True):
+            key = (row["goal_id"], row["method_id"], row["stage"], row["dials"], row["seed"])
+            out.append(trial.planned and key in existing)
+            if trial.planned:
+                existing.add(key)
+        return out
 
     @staticmethod
     def _raw(conn: Connection, sql: str, params: Any, *, many: bool = False) -> int:
