@@ -212,6 +212,11 @@ class Engine:
             why = "the engine was interrupted (Ctrl-C)" if isinstance(
                 error, KeyboardInterrupt) else f"the engine stopped: {error!r}"[:500]
             self._preempt_live(why)
+            # Trials written a moment before, not yet handed to a worker, go back too.
+            held = {trial_id for trial_id, _, _ in self._batch.preempted}
+            for running in self.store.running(self.goal_id):
+                if running.engine == self.engine_id and running.id not in held:
+                    self._batch.preempted.append((running.id, running.attempt, why))
             self._flush(force=True)
             reason = f"{why}: run the same command again to resume"
             with contextlib.suppress(Exception):  # the store may be what failed

@@ -270,3 +270,26 @@ def test_the_best_claim_kept_as_values_come_matches_a_full_scan(values, directio
             continue
         top = max(full.values()) if direction == "maximize" else min(full.values())
         assert best[1] == top and best[4] >= seeds
+
+
+def test_an_interrupt_between_writing_a_trial_and_starting_it_gives_the_trial_back(tmp_path):
+    """Ctrl-C can land after a trial is written and before a worker has it: the trial
+    must not be left *running* in the store."""
+
+    class InterruptedOnFirstSubmit(InlineExecutor):
+        slots = 2  # two trials are written, then Ctrl-C lands as the first is handed over
+
+        def submit(self, task):
+            raise KeyboardInterrupt
+
+    url = f"sqlite:///{tmp_path / 'i.db'}"
+    with pytest.raises(KeyboardInterrupt):
+        run_toy(toy_goal(), url, InterruptedOnFirstSubmit(), tmp_path=tmp_path)
+    store = open_store(url)
+    trials = store.trials(1)
+    store.close()
+    assert [t.state.value for t in trials] == ["preempted", "preempted"]
+    [summary] = run_toy(toy_goal(), url, tmp_path=tmp_path)  # and the run resumes
+    store = open_store(url)
+    assert all(t.state.finished for t in store.trials(1))
+    store.close()
