@@ -198,13 +198,16 @@ class SQLStore(Store):
         """Which of the new planned trials exist already (or twice in this batch)."""
         if not any(t.planned for t in new):
             return [False] * len(new)
-        if conn.dialect.name == "postgresql":  # engines planning one goal take turns
-            conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_PG_PLAN_LOCK})")
         t = m.trials.c
         planned = [row for trial, row in zip(new, rows, strict=True) if trial.planned]
+        goals = sorted({row["goal_id"] for row in planned})
+        if conn.dialect.name == "postgresql":  # engines planning one goal take turns
+            for goal_id in goals:
+                conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_PG_PLAN_LOCK}, "
+                                     f"{int(goal_id)})")
         existing = {tuple(r) for r in conn.execute(
             sa.select(t.goal_id, t.method_id, t.stage, t.dials, t.seed).where(
-                t.goal_id.in_({row["goal_id"] for row in planned}),
+                t.goal_id.in_(goals),
                 t.dials.in_({row["dials"] for row in planned}), t.stage != "search"))}
         out = []
         for trial, row in zip(new, rows, strict=True):
