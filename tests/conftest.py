@@ -9,16 +9,21 @@ POSTGRES = os.environ.get("PURSUIT_TEST_POSTGRES")
 REQUIRE_POSTGRES = os.environ.get("PURSUIT_REQUIRE_POSTGRES") == "1"
 
 
+def raw_engine(url):
+    """A plain SQLAlchemy engine on a store's URL, for a test to look beneath the store."""
+    import sqlalchemy as sa
+
+    return sa.create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
+
+
 def postgres_url():
     """A fresh schema in the test database, so every test starts from an empty store."""
     if not POSTGRES:
         if REQUIRE_POSTGRES:
             pytest.fail("PURSUIT_REQUIRE_POSTGRES is set but PURSUIT_TEST_POSTGRES is not")
         pytest.skip("set PURSUIT_TEST_POSTGRES to a PostgreSQL URL to run the PostgreSQL tests")
-    import sqlalchemy as sa
-
     schema = f"t_{uuid.uuid4().hex[:12]}"
-    engine = sa.create_engine(POSTGRES.replace("postgresql://", "postgresql+psycopg://", 1))
+    engine = raw_engine(POSTGRES)
     with engine.begin() as conn:
         conn.exec_driver_sql(f"CREATE SCHEMA {schema}")
     engine.dispose()

@@ -54,7 +54,7 @@ def skewed_env(offset: float) -> dict[str, str]:
 @pytest.mark.parametrize("offset", [SKEW, -SKEW], ids=["ahead", "behind"])
 def test_an_engine_with_a_skewed_clock_takes_back_exactly_the_dead_engines_trial(
         tmp_path, offset):
-    from conftest import postgres_url
+    from conftest import postgres_url, raw_engine
 
     url = postgres_url()
     env = skewed_env(offset)
@@ -72,7 +72,7 @@ def test_an_engine_with_a_skewed_clock_takes_back_exactly_the_dead_engines_trial
             NewTrial(goal_id, "constant", "baselines", {}, 0)])).new_ids
         [alive] = store.write(WriteBatch(engine="far-b:42:cafecafe", new=[
             NewTrial(goal_id, "constant", "baselines", {}, 1)])).new_ids
-        database = sa.create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
+        database = raw_engine(url)
         with database.begin() as conn:
             conn.execute(sa.text("UPDATE trials SET heartbeat_at = heartbeat_at - 600 "
                                  "WHERE id = :id"), {"id": dead})

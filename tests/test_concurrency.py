@@ -9,7 +9,7 @@ import multiprocessing
 import time
 
 import pytest
-import sqlalchemy as sa
+from conftest import raw_engine
 
 import pursuit.store._sql  # noqa: F401 - loaded before the fork, so every process starts at once
 from pursuit.store import NewTrial, WriteBatch, open_store
@@ -115,7 +115,7 @@ def test_engines_opening_one_empty_database_at_once_migrate_it_once(new_database
     [goal] = store.goals()  # one goal, however many engines created it at once
     assert len(store.trials(goal.id)) == 8
     store.close()
-    engine = sa.create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
+    engine = raw_engine(url)
     with engine.connect() as conn:
         versions = conn.exec_driver_sql("SELECT version_num FROM alembic_version").all()
     engine.dispose()
@@ -146,7 +146,7 @@ def test_sixteen_writers_and_two_readers_lose_and_duplicate_nothing(empty_url):
     assert all(t.values["loss"] == t.dials["writer"] + t.dials["number"] / 100 for t in trials)
     assert all(curves[t.id] == {s: float(s) for s in range(STEPS)} for t in trials)
     if empty_url.startswith("sqlite"):
-        engine = sa.create_engine(empty_url)
+        engine = raw_engine(empty_url)
         with engine.connect() as conn:
             assert conn.exec_driver_sql("PRAGMA integrity_check").scalar() == "ok"
         engine.dispose()

@@ -49,8 +49,9 @@ def test_store_pickles_without_its_connections(tmp_path):
     assert [g.name for g in copy.goals()] == ["g"]
 
 
-def test_a_database_at_the_first_schema_is_upgraded(tmp_path):
-    """A store written by the first release opens, upgrades and keeps its goals."""
+def old_store(tmp_path, revision, *rows):
+    """A SQLite store left at an earlier schema ``revision``, holding goal 'old' and
+    ``rows`` (SQL inserts written as that release wrote them)."""
     from alembic import command
     from alembic.config import Config
 
@@ -62,11 +63,18 @@ def test_a_database_at_the_first_schema_is_upgraded(tmp_path):
     config.set_main_option("script_location", str(MIGRATIONS))
     with engine.begin() as conn:
         config.attributes["connection"] = conn
-        command.upgrade(config, "0001")
+        command.upgrade(config, revision)
         conn.exec_driver_sql("INSERT INTO goals (name, spec, created_at) VALUES "
                              "('old', '{\"metric\": \"m\", \"direction\": \"minimize\"}', 0)")
+        for row in rows:
+            conn.exec_driver_sql(row)
     engine.dispose()
-    store = open_store(url)
+    return url
+
+
+def test_a_database_at_the_first_schema_is_upgraded(tmp_path):
+    """A store written by the first release opens, upgrades and keeps its goals."""
+    store = open_store(old_store(tmp_path, "0001"))
     assert [g.name for g in store.goals()] == ["old"]
     assert store.start_run(store.goal_id("old"), "e") == 0.0
     store.close()
@@ -74,23 +82,8 @@ def test_a_database_at_the_first_schema_is_upgraded(tmp_path):
 
 def test_runs_recorded_before_reasons_existed_read_as_unexplained(tmp_path):
     """A store at the second schema upgrades; its runs read back with no reason."""
-    from alembic import command
-    from alembic.config import Config
-
-    from pursuit.store._sql import MIGRATIONS
-
-    url = f"sqlite:///{tmp_path / 'old.db'}"
-    engine = sa.create_engine(url)
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
-    with engine.begin() as conn:
-        config.attributes["connection"] = conn
-        command.upgrade(config, "0002")
-        conn.exec_driver_sql("INSERT INTO goals (name, spec, created_at) VALUES "
-                             "('old', '{\"metric\": \"m\", \"direction\": \"minimize\"}', 0)")
-        conn.exec_driver_sql("INSERT INTO engine_runs VALUES ('e0', 1, 10.0, 25.0)")
-    engine.dispose()
-    store = open_store(url)
+    store = open_store(old_store(tmp_path, "0002",
+                                 "INSERT INTO engine_runs VALUES ('e0', 1, 10.0, 25.0)"))
     goal_id = store.goal_id("old")
     [run] = store.runs(goal_id)
     assert (run.engine, run.started_at, run.last_seen, run.reason) == ("e0", 10.0, 25.0, None)
