@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import math
 import sys
+from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any
@@ -16,6 +17,7 @@ import optuna
 import typer
 from rich.console import Console
 from rich.live import Live
+from rich.markup import escape
 from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
@@ -25,6 +27,7 @@ from pursuit.exceptions import GoalError, PursuitError
 from pursuit.goal import load_goal
 from pursuit.loop import Progress
 from pursuit.loop import run as run_goal
+from pursuit.loop.budget import WARNING
 from pursuit.results import Results
 from pursuit.results import open as open_results
 from pursuit.store import resolve_url
@@ -101,10 +104,16 @@ def run(goal_file: Annotated[Path, typer.Argument(help="The goal's YAML file.")]
             view.progress = progress
             live.update(view.render())
 
+        def log(line: str) -> None:
+            if WARNING in line:  # said once, above the live view, where it stays
+                live.console.print(f"[yellow]{escape(line)}[/]", highlight=False)
+            else:
+                view.log(line)
+
         try:
             summaries = run_goal(goal, url, "inline" if inline else None, workers=workers,
                                  sampler=SAMPLERS[sampler](seed=seed), workdir=workdir,
-                                 on_progress=show, log=view.log)
+                                 on_progress=show, log=log)
         except KeyboardInterrupt:
             live.stop()
             err.print("interrupted: running trials were marked preempted; run the same "
@@ -223,47 +232,48 @@ def fit_command(
 
 
 def _print_fit(summary: dict[str, Any]) -> None:
+    """The law written out (a blend's members, their weights and why), its parameters,
+    the held-out check and the forecast, in words when far past the data."""
+    from rich.markup import escape
+
+    def say(text: str) -> None:  # laws and column names may hold brackets: never markup
+        out.print(text, highlight=False, markup=False)
+
     described = "" if summary["points_described"] == summary["points_fitted"] else \
         f"; the law describes the last {summary['points_described']}"
-    out.print(f"[bold]{summary['form']}[/]: {summary['formula']}  "
+    out.print(f"[bold]{summary['form']}[/]: {escape(summary['law'])}  "
               f"({summary['points_fitted']} points{described}, "
               f"{summary['resamples']} bootstrap refits)", highlight=False)
     if summary["selection_scores"]:
         scores = ", ".join(f"{k} {_fmt(v, 3)}" for k, v in sorted(
             summary["selection_scores"].items(), key=lambda kv: (math.isnan(kv[1]), kv[1])))
-        out.print(f"  RMSLE of each candidate on the held-back largest x: {scores}",
-                  highlight=False)
-        if len(summary["blend_weights"]) > 1:
-            weights = ", ".join(f"{k} {v:.2f}" for k, v in summary["blend_weights"].items())
-            out.print(f"  blended in log space with weights {weights}", highlight=False)
+        say(f"  RMSLE of each candidate on the held-back largest x: {scores}")
+    _print_members(summary["members"], "on the held-back largest x", say)
     table = Table(title=f"parameters, {summary['param_level']:.0%} bootstrap intervals",
                   title_justify="left")
     for column in ("parameter", "value", "interval"):
         table.add_column(column)
     for name, p in summary["params"].items():
-        table.add_row(name, _fmt(p["value"], 5), _interval(p["lower"], p["upper"]))
+        table.add_row(escape(name), _fmt(p["value"], 5), escape(_interval(p["lower"],
+                                                                          p["upper"])))
     out.print(table)
     if summary["holdout"]:
-        out.print(f"held out: {len(summary['holdout'])} points, RMSLE "
-                  f"{summary['holdout_rmsle']:.4g}; "
-                  f"{summary['holdout_coverage']:.0%} inside the "
-                  f"{summary['prediction_level']:.0%} prediction interval", highlight=False)
+        say(f"held out: {len(summary['holdout'])} points, RMSLE "
+            f"{summary['holdout_rmsle']:.4g}; {summary['holdout_coverage']:.0%} inside the "
+            f"{summary['prediction_level']:.0%} prediction interval")
     f = summary.get("forecast")
-    if f:
-        level = f"{f['level']:.0%}"
-        if f["reachable"]:
-            what = "compute C" if "x_is" in f else "x"
-            out.print(f"target {f['target']:g} reached at {what} = {f['x']:.4g} "
-                      f"({level} interval {_interval(f['lower'], f['upper'])}; "
-                      f"{f['reachable_fraction']:.0%} of refits reach it)", highlight=False)
-            if "params_opt" in f:
-                out.print(f"  compute-optimal there: N = {f['params_opt']:.3g} parameters, "
-                          f"D = {f['tokens_opt']:.3g} tokens", highlight=False)
-        else:
-            out.print(f"target {f['target']:g} is not reachable under this law: it levels off "
-                      f"at {f['asymptote']:.4g} ({level} interval "
-                      f"{_interval(f['asymptote_lower'], f['asymptote_upper'])})",
-                      highlight=False)
+    if f and f["reachable"]:
+        what = "compute C" if "x_is" in f else "x"
+        far = f.get("extrapolation")  # far past the data: never a plain number
+        say(f"target {f['target']:g} reached at {what} {'≈' if far else '='} {f['x']:.4g} "
+            f"({f['level']:.0%} interval {_interval(f['lower'], f['upper'])}; "
+            f"{f['reachable_fraction']:.0%} of refits reach it)"
+            + (f" — {far}: an extrapolation, not a measurement" if far else ""))
+        if "params_opt" in f:
+            say(f"  compute-optimal there: N = {f['params_opt']:.3g} parameters, "
+                f"D = {f['tokens_opt']:.3g} tokens")
+    elif f:
+        say(f"target {f['target']:g} is not reachable under this law: {f['reason']}")
 
 
 # ---------------------------------------------------------------------------- rendering
@@ -279,6 +289,17 @@ def _config_text(config: str | None) -> str:
     if not config:
         return "—"
     return " ".join(f"{k}={_fmt(v, 3)}" for k, v in json.loads(config).items()) or "(no dials)"
+
+
+def _claim_basis(best: dict[str, Any]) -> str:
+    """What the best claim rests on, in words (see ``pursuit.analysis.claims``)."""
+    seeds = f"over {best['best_n']} seeds"
+    if best["best_verified"]:
+        return f"over {best['best_n']} fresh seeds (verified after it led)"
+    if best["best_among"] > 1:
+        return (f"{seeds}, the best of {best['best_among']} claims (its interval widened "
+                "for being chosen)")
+    return seeds
 
 
 def _interval(lo: float, hi: float) -> str:
@@ -305,7 +326,9 @@ def _status(results: Results, name: str) -> dict[str, Any]:
         "trials_total": int(len(frame)),
         "compute_seconds": board.progress["compute_seconds"],
         "best": {k: board.progress[k] for k in ("best_method", "best_config", "best_n",
-                                                 "best_mean", "best_lo", "best_hi")},
+                                                 "best_mean", "best_lo", "best_hi",
+                                                 "best_verified", "best_among")},
+        "verifications": board.progress["verifications"],
         "gap": board.progress["gap"], "reached": board.progress["reached"],
         "ladder": results.ladder(name, frame=frame),
         "running": [{"trial_id": int(r.trial_id), "method": r.method, "stage": r.stage}
@@ -352,9 +375,9 @@ def _print_status(report: dict[str, Any]) -> None:
     else:
         verdict = "[green]target reached[/]" if report["reached"] else (
             f"gap to target {_fmt(report['gap'])}" if report["target"] is not None else "")
-        out.print(f"  best: {best['best_method']} {best['best_config']}: "
+        out.print(f"  best: {best['best_method']} {_config_text(best['best_config'])}: "
                   f"{_fmt(best['best_mean'])} {_interval(best['best_lo'], best['best_hi'])} "
-                  f"over {best['best_n']} seeds; {verdict}", highlight=False)
+                  f"{_claim_basis(best)}; {verdict}", highlight=False)
     _print_ladder(report["ladder"])
     for row in report["failed"][-5:]:
         out.print(f"  [red]failed[/] trial {row['trial_id']} ({row['method']}): "
@@ -371,7 +394,7 @@ def _print_leaderboard(results: Results, goal: str | None, *, top: int = 10) -> 
                 f"with 95% interval"
         table = Table(title=title, title_justify="left")
         for column in ("method", "n", "mean", "95% interval", "Δ vs best baseline [95%]",
-                       "p (Holm)", "verdict", "trials (failed)", "best configuration"):
+                       "p (corrected)", "verdict", "trials (failed)", "best configuration"):
             table.add_column(column, overflow="fold")
         for row in board.methods.itertuples():
             diff = "—" if math.isnan(row.diff) else \
@@ -393,46 +416,66 @@ def _print_leaderboard(results: Results, goal: str | None, *, top: int = 10) -> 
         else:
             state = "reached" if p["reached"] else "not reached"
             out.print(f"target {_fmt(p['target'])}: {state}; best claim {p['best_method']} "
-                      f"{_fmt(p['best_mean'])} {_interval(p['best_lo'], p['best_hi'])} over "
-                      f"{p['best_n']} seeds; {p['trials']} trials, "
+                      f"{_config_text(p['best_config'])} {_fmt(p['best_mean'])} "
+                      f"{_interval(p['best_lo'], p['best_hi'])} {_claim_basis(p)}; "
+                      f"{p['trials']} trials, "
                       f"{p['compute_seconds']:.1f} compute s", highlight=False)
         _print_ladder(results.ladder(child.name, frame=frame))
 
 
+def _print_members(members: list[dict[str, Any]], scored: str,
+                   say: Callable[[str], None]) -> None:
+    """A blend: what it is made of, and why those weights."""
+    if len(members) < 2:
+        return
+    say(f"  a weighted geometric mean of {len(members)} candidate laws, each weighted by "
+        f"1 / its RMSLE {scored}:")
+    for m in members:
+        say(f"    {m['form']}: weight {m['weight']:.2f}, RMSLE "
+            f"{_fmt(m['holdout_rmsle'], 3)}: {m['formula']}")
+
+
 def _print_ladder(ladder: list[dict[str, Any]]) -> None:
-    """One line per scale dial the ladder stepped: its law and what the target takes."""
+    """Per scale dial the ladder stepped: its law written out (a blend's members, their
+    weights and why), its parameters, and what the target takes, in words when far out."""
+    def say(text: str) -> None:  # laws and names may hold brackets: never markup
+        out.print(text, highlight=False, markup=False)
+
     for entry in ladder:
         head = f"ladder {entry['method']}.{entry['dial']} over {entry['rungs']}"
         if "form" not in entry:
-            out.print(f"{head}: {entry.get('note', 'no fit')}", highlight=False)
+            say(f"{head}: {entry.get('note', 'no fit')}")
             continue
-        params = ", ".join(f"{k} {_fmt(v['value'], 3)} {_interval(v['lower'], v['upper'])}"
-                           for k, v in entry["params"].items())
-        line = f"{head}: {entry['fitted_on']} ~ {entry['formula']} ({params})"
+        say(f"{head}: {entry['law']}")
+        _print_members(entry["members"], "predicting the largest rung from the others", say)
+        say("  parameters, 95% intervals: " + ", ".join(
+            f"{k} {_fmt(v['value'], 3)} {_interval(v['lower'], v['upper'])}"
+            for k, v in entry["params"].items()))
         f = entry.get("forecast")
         if f and f["reachable"]:
-            line += (f"; target needs {entry['dial']} = {f['x']:.3g} "
-                     f"({f['level']:.0%} interval {_interval(f['lower'], f['upper'])})")
+            far = f.get("extrapolation")  # far past the rungs: never a plain number
+            line = (f"  target needs {entry['dial']} {'≈' if far else '='} {f['x']:.3g} "
+                    f"({f['level']:.0%} interval {_interval(f['lower'], f['upper'])})")
             cost = entry.get("compute_seconds")
             if cost:
                 line += f", about {cost['value']:.3g} s per trial"
+            say(line + (f" — {far}: an extrapolation, not a measurement" if far else ""))
         elif f:
-            floor = _interval(f["asymptote_lower"], f["asymptote_upper"])
-            line += (f"; target not reachable by this dial: the law levels off at "
-                     f"{f['asymptote']:.3g} {floor}")
-        out.print(line, highlight=False)
+            say(f"  target not reachable by this dial: {f['reason']}")
 
 
 def _print_configs(board: Leaderboard, top: int) -> None:
     table = Table(title=f"top {min(top, len(board.configs))} of {len(board.configs)} "
-                        "configurations (full seed count first)", title_justify="left")
+                        "configurations (full seed count first)", title_justify="left",
+                  caption="a searched configuration's screening run chose it: its claim "
+                          "rests on other seeds", caption_justify="left")
     for column in ("method", "configuration", "n", "mean", "95% t-interval",
-                   "95% bootstrap", "best run"):
+                   "95% bootstrap", "best run", "claim rests on", "screening run"):
         table.add_column(column, overflow="fold")
     for row in board.configs.head(top).itertuples():
         table.add_row(row.method, _config_text(row.config), str(row.n), _fmt(row.mean),
                       _interval(row.lo, row.hi), _interval(row.boot_lo, row.boot_hi),
-                      _fmt(row.best))
+                      _fmt(row.best), row.basis, _fmt(row.screen))
     out.print(table)
 
 

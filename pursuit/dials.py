@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 SCALE_ROLES = ("params", "data", "steps", "epochs")
 
 Value = bool | int | float | str | None
+MAX_LISTED = 4096  # a dial with more values than this is searched, never listed
 
 
 def _check_scale(scale: str | None) -> None:
@@ -54,6 +55,10 @@ class Dial(ABC):
 
     def with_default(self, default: Any) -> Dial:
         return type(self)(**{**self.__dict__, "default": default})
+
+    def values(self) -> tuple[Value, ...] | None:
+        """Every value the dial can take, when they are few enough to list; else None."""
+        return None
 
 
 @dataclass(frozen=True)
@@ -111,6 +116,10 @@ class Int(Dial):
 
         return IntDistribution(int(self.lo), int(self.hi), log=self.log)
 
+    def values(self) -> tuple[Value, ...] | None:
+        return tuple(range(int(self.lo), int(self.hi) + 1)) \
+            if self.hi - self.lo < MAX_LISTED else None
+
 
 @dataclass(frozen=True)
 class Choice(Dial):
@@ -144,6 +153,9 @@ class Choice(Dial):
         from optuna.distributions import CategoricalDistribution
 
         return CategoricalDistribution(self.options)
+
+    def values(self) -> tuple[Value, ...] | None:
+        return self.options
 
     def with_default(self, default: Any) -> Dial:
         return Choice(self.options, default=default, scale=self.scale)

@@ -8,7 +8,7 @@ and the field, say what was expected and what was found.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import yaml
 from pydantic import (
@@ -21,6 +21,7 @@ from pydantic import (
     model_validator,
 )
 
+from pursuit.analysis.claims import Direction
 from pursuit.exceptions import DialError, GoalError, MethodError
 from pursuit.methods import Method, load_method
 
@@ -86,7 +87,7 @@ class Goal(BaseModel):
     name: str = Field(pattern=NAME_PATTERN)
     statement: str = ""
     metric: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_.-]{0,99}$")
-    direction: Literal["minimize", "maximize"]
+    direction: Direction
     target: float | None = Field(default=None, allow_inf_nan=False)
     budget: Budget = Field(default_factory=Budget)
     seeds: int = Field(default=3, ge=1, le=100)
@@ -120,14 +121,15 @@ class Goal(BaseModel):
 
     def better(self, a: float, b: float) -> bool:
         """Whether value ``a`` beats ``b`` in this goal's direction."""
-        return a > b if self.direction == "maximize" else a < b
+        return self.direction.better(a, b)
 
     def spec(self) -> dict[str, Any]:
         """A JSON-ready description, stored with the goal's results."""
         data = self.model_dump(mode="json", exclude={"subgoals", "methods"})
         data["methods"] = [{"name": m.name, "entry": m.entry, "source": m.source,
                             "baseline": m.baseline, "search": self.searchable(m),
-                            "defaults": m.defaults()} for m in self.resolved_methods()]
+                            "defaults": m.defaults(), "ranges": m.ranges()}
+                           for m in self.resolved_methods()]
         return data
 
 

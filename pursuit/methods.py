@@ -22,7 +22,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from pursuit.dials import Dial, Value
+from pursuit.dials import Dial, Float, Int, Value
 from pursuit.exceptions import DialError, MethodError
 
 
@@ -45,6 +45,11 @@ class Method:
 
     def defaults(self) -> dict[str, Value]:
         return {name: dial.default for name, dial in self.dials.items()}
+
+    def ranges(self) -> dict[str, tuple[float, float]]:
+        """[lo, hi] of each numeric dial: how far a forecast may speak of measured ground."""
+        return {name: (float(dial.lo), float(dial.hi)) for name, dial in self.dials.items()
+                if isinstance(dial, Float | Int)}
 
     def validate(self, values: Mapping[str, Any]) -> dict[str, Value]:
         """Check a full or partial set of dial values; return them coerced, defaults filled in."""

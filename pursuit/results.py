@@ -98,8 +98,10 @@ class Results:
         record = self.goal(goal)
         spec = record.spec
         frame = results_frame(record, self.store.trials(record.id)) if frame is None else frame
+        ranges = {f"{m['name']}.{dial}": tuple(bounds) for m in spec.get("methods", [])
+                  for dial, bounds in m.get("ranges", {}).items()}
         return ladder_forecasts(frame, metric=spec["metric"], direction=spec["direction"],
-                                target=spec.get("target"))
+                                target=spec.get("target"), dial_ranges=ranges)
 
     def run_state(self, goal: str | None = None) -> tuple[str, str | None]:
         """Whether an engine works on the goal: ("running", None); ("ended", why) when

@@ -2,18 +2,21 @@
 
 Each method has its own in-memory Optuna study, rebuilt from Pursuit's store when an
 engine starts, so any Optuna sampler and pruner plug in while the store stays the
-one source of truth.
+one source of truth. A rebuilt study's sampler is reseeded, so that a resumed search
+goes on instead of replaying the proposals its first engine already ran.
 """
 
 from __future__ import annotations
 
 import copy
+import itertools
 import math
 from collections.abc import Mapping
 
 import optuna
 
-from pursuit.dials import Value
+from pursuit.analysis.claims import Direction
+from pursuit.dials import MAX_LISTED, Value
 from pursuit.methods import Method
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -22,14 +25,31 @@ optuna.logging.set_verbosity(optuna.logging.WARNING)
 class MethodSearch:
     """The search over one method's dials."""
 
-    def __init__(self, method: Method, direction: str, sampler: optuna.samplers.BaseSampler,
+    def __init__(self, method: Method, direction: Direction, sampler: optuna.samplers.BaseSampler,
                  pruner: optuna.pruners.BasePruner) -> None:
         self.method = method
         self._distributions = {name: dial.distribution() for name, dial in method.dials.items()}
         # Each method gets its own copy: samplers keep state about the study they serve.
-        self._study = optuna.create_study(direction=direction, sampler=copy.deepcopy(sampler),
+        self._study = optuna.create_study(direction=direction.value, sampler=copy.deepcopy(sampler),
                                           pruner=copy.deepcopy(pruner))
         self._steps: dict[int, set[int]] = {}
+        self._recorded = 0
+
+    def resumed(self) -> None:
+        """Called once the past is recorded: a sampler seeded as before would replay it."""
+        if self._recorded:
+            self._study.sampler.reseed_rng()
+
+    def space(self) -> list[dict[str, Value]] | None:
+        """Every configuration of the method, when its dials are all discrete and the
+        product is small enough to list; else None."""
+        options = [dial.values() for dial in self.method.dials.values()]
+        if any(o is None for o in options) or \
+                math.prod(len(o or ()) for o in options) > MAX_LISTED:
+            return None
+        names = list(self.method.dials)
+        return [dict(zip(names, combo, strict=True))
+                for combo in itertools.product(*(o or () for o in options))]
 
     def record(self, dials: Mapping[str, Value], value: float | None, state: str,
                curve: Mapping[int, float]) -> None:
@@ -41,6 +61,7 @@ class MethodSearch:
         finite = value is not None and math.isfinite(value)
         optuna_state = states[state] if state != "completed" or finite else states["failed"]
         params = {k: v for k, v in dials.items() if k in self._distributions}
+        self._recorded += 1
         self._study.add_trial(optuna.trial.create_trial(
             params=params, distributions=self._distributions, state=optuna_state,
             value=value if optuna_state is optuna.trial.TrialState.COMPLETE else None,

@@ -26,6 +26,7 @@ def _one_trial(store: Store) -> tuple[int, int]:
     goal_id = store.ensure_goal("g", SPEC)
     [trial_id] = store.write(WriteBatch("e1", new=[NewTrial(goal_id, "m", "baselines",
                                                             {"lr": 0.1}, 0)])).new_ids
+    assert trial_id is not None, "a new trial in an empty store was refused"
     return goal_id, trial_id
 
 
@@ -177,20 +178,23 @@ def check_runs_record_why_they_ended(store: Store) -> None:
     assert store.runs(store.ensure_goal("other", SPEC)) == []
 
 
-def check_planned_trials_are_created_once(store: Store) -> None:
+def check_one_trial_per_configuration_and_seed(store: Store) -> None:
     goal_id = store.ensure_goal("g", SPEC)
     baseline = NewTrial(goal_id, "m", "baselines", {"lr": 0.1}, 0)
     draw = NewTrial(goal_id, "m", "search", {"lr": 0.5}, 0)
     first = store.write(WriteBatch("e1", new=[baseline, draw])).new_ids
-    second = store.write(WriteBatch("e2", new=[baseline, draw, baseline,
-                                               NewTrial(goal_id, "m", "baselines",
-                                                        {"lr": 0.1}, 1)])).new_ids
+    again = [NewTrial(goal_id, "m", "search", {"lr": 0.1}, 0),  # the baseline, by search
+             NewTrial(goal_id, "m", "confirm", {"lr": 0.5}, 0),  # the draw, by confirm
+             NewTrial(goal_id, "m", "ladder", {"lr": 0.5}, 1),  # a new seed
+             NewTrial(goal_id, "m", "verify", {"lr": 0.5}, 1)]  # that seed again, in one batch
+    second = store.write(WriteBatch("e2", new=again)).new_ids
     assert None not in first
-    assert second[0] is None and second[2] is None, "a planned trial was created twice"
-    assert second[1] is not None and second[3] is not None  # a new draw, a new seed
+    assert second[0] is None and second[1] is None, "a seed of a configuration ran twice"
+    assert second[2] is not None and second[3] is None
     trials = store.trials(goal_id)
-    assert len(trials) == 4 and [t.id for t in trials] == sorted(
-        [*first, second[1], second[3]])
+    assert len(trials) == 3 and [t.id for t in trials] == [first[0], first[1], second[2]]
+    keys = [(t.method, t.config, t.seed) for t in trials]
+    assert len(set(keys)) == len(keys)
 
 
 STORE_CHECKS: list[Callable[[Store], None]] = [
@@ -198,5 +202,5 @@ STORE_CHECKS: list[Callable[[Store], None]] = [
     check_finished_trials_are_frozen, check_points_idempotent, check_preempt_and_restart,
     check_odd_numbers_kept, check_heartbeat_uses_store_clock, check_atomic_batch,
     check_curves_of_latest_attempt, check_runs_add_up_wall_time,
-    check_runs_record_why_they_ended, check_planned_trials_are_created_once,
+    check_runs_record_why_they_ended, check_one_trial_per_configuration_and_seed,
 ]

@@ -33,6 +33,13 @@ def curve(trial, *, lr=Float(1e-3, 1.0, log=True, default=0.01), steps=Int(1, 20
     return min(value, 0.4)
 
 
+@pursuit.method(source="ours")
+def discrete(trial, *, k=Int(0, 11, default=0)):
+    """Twelve configurations, best at k = 7 (value 1), seed noise 0.02; maximize."""
+    noise = 0.02 * np.random.default_rng([trial.seed, k]).standard_normal()
+    return 1.0 - abs(k - 7) / 10 + noise
+
+
 @pursuit.method(baseline=True, source="fixed")
 def constant(trial):
     return 0.25
@@ -111,3 +118,11 @@ def scaled(trial, *, width=Int(4, 256, log=True, default=16, scale="params"),
     """A loss that falls as width^-0.5 toward 0.1, best at lr = 0.1; minimize."""
     noise = 0.002 * np.random.default_rng(trial.seed + 7 * width).standard_normal()
     return (0.1 + 2.0 * width**-0.5) * (1 + 0.2 * math.log10(lr / 0.1) ** 2) + noise
+
+
+def thread_pools(trial):
+    """How many threads the numerical libraries in this worker would use."""
+    from threadpoolctl import threadpool_info
+
+    return {"value": float(max(i["num_threads"] for i in threadpool_info())),
+            "omp": float(os.environ.get("OMP_NUM_THREADS", "0"))}

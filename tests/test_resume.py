@@ -76,6 +76,8 @@ def test_engine_sigkilled_at_seeded_moments_loses_and_repeats_nothing(tmp_path, 
     baselines = Counter((t.method, t.seed) for t in trials if t.stage == "baselines")
     assert set(baselines.values()) == {1} and len(baselines) == 4  # none lost, none twice
     assert not any(t.state is TrialState.FAILED for t in trials)
+    runs = Counter((t.method, t.config, t.seed) for t in trials)  # in every stage, too
+    assert set(runs.values()) == {1}, runs.most_common(2)
 
 
 def test_killed_workers_preempt_their_trials_which_run_again(tmp_path):

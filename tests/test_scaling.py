@@ -311,3 +311,208 @@ def test_repeated_tokens_are_worth_less_than_new_ones():
     assert 0.8 < four.worth < 1.0  # four epochs are nearly as good as new (Muennighoff)
     forty = scaling.value_of_repeats(theta, 1e9, unique=2.5e9, tokens=1e11)
     assert forty.worth < 0.5 and forty.loss_repeated > four.loss_repeated
+
+
+# ------------------------------------------------------------------ honest answers
+def _ladder_frame(shortfall, rungs, seeds=3, noise=0.002, seed=0):
+    """A ladder of a maximised score: accuracy = 1 - shortfall(x), over a few seeds."""
+    rng = np.random.default_rng(seed)
+    rows = [{"method": "rf", "stage": "ladder", "state": "completed", "seed": s,
+             "dial.n": x, "dial.depth": 5,
+             "accuracy": 1 - shortfall(x) * math.exp(noise * rng.standard_normal()),
+             "cost.wall_seconds": 0.01 * x} for x in rungs for s in range(seeds)]
+    return pd.DataFrame(rows)
+
+
+def _printed(capsys, print_function, *args):
+    """What a CLI printer wrote, with the terminal's line wrapping undone."""
+    capsys.readouterr()
+    print_function(*args)
+    return " ".join(capsys.readouterr().out.split())
+
+
+def _evaluate(law, **variables):
+    """A written law's right side, evaluated at the variables' values (checks that the
+    text says what the fit does)."""
+    right = law.split("≈")[1].replace("·", "*").replace("^", "**")
+    return eval(right, {}, variables)  # our own law's text, nothing else
+
+
+def test_a_forecast_lies_inside_its_own_interval_when_the_refits_all_fall_to_one_side():
+    # Refits that all fall faster than the fit put every bootstrap crossing below the
+    # fit's: the percentile interval alone would leave the forecast outside it.
+    x = np.geomspace(1, 100, 10)
+    law = scaling.FORMS["m1"]
+    theta = np.array([0.0, 0.3])
+    boot = np.array([[0.0, b] for b in np.linspace(0.4, 0.5, 20)])
+    fitted = scaling.Fit(law, theta, x, law.predict(theta, x), 0.0, boot)
+    outlook = scaling.forecast(fitted, 0.01)
+    assert outlook.x == pytest.approx(0.01 ** (-1 / 0.3), rel=1e-6)  # the written law's
+    assert outlook.lower <= outlook.x <= outlook.upper
+    assert outlook.upper == pytest.approx(outlook.x)  # stretched to it, not shifted
+
+    chinchilla = scaling.FORMS["chinchilla"]
+    theta = np.array([math.log(482.0), math.log(2085.0), math.log(1.817), 0.35, 0.37])
+    boot = np.array([theta + [0, 0, 0, d, d] for d in np.linspace(0.02, 0.05, 20)])
+    n = np.geomspace(1e7, 1e10, 12)
+    x2 = np.column_stack([n, 20 * n])
+    fitted = scaling.Fit(chinchilla, theta, x2, chinchilla.predict(theta, x2), 0.0, boot)
+    outlook = scaling.compute_forecast(fitted, 2.0)
+    assert outlook.x == pytest.approx(scaling.compute_to_reach(fitted.params, 2.0))
+    assert outlook.lower <= outlook.x <= outlook.upper
+
+
+def test_a_parameter_estimate_on_its_bound_lies_inside_its_interval():
+    # m4's alpha at its bound 0, with every refit a little inside: the percentile interval
+    # alone excluded the estimate (alpha 2.1e-15 [3.1e-15, 0.78]).
+    x = np.geomspace(1, 1e3, 10)
+    law = scaling.FORMS["m4"]
+    theta = np.array([0.1, 1.2, 2.1e-15, 0.5, -0.4])
+    boot = np.array([theta + [0.01 * k, 0, 3.1e-15 + 0.04 * k, 0, 0] for k in range(20)])
+    fitted = scaling.Fit(law, theta, x, law.predict(theta, x), 0.0, boot)
+    for name, (value, lower, upper) in fitted.param_intervals(0.95).items():
+        assert lower <= value <= upper, name
+    assert fitted.param_intervals(0.95)["alpha"][1] == 2.1e-15
+
+
+@settings(max_examples=20, deadline=None)
+@given(e=st.floats(0.0, 0.5), a=st.floats(0.5, 5.0), b=st.floats(0.1, 1.0),
+       noise=st.floats(0.001, 0.2), reach=st.floats(1.05, 30.0), seed=st.integers(0, 1000),
+       form=st.sampled_from(["m1", "m2", "m3"]))
+@example(e=0.0, a=1.0, b=0.1, noise=0.2, reach=1.05, seed=0, form="m2")
+def test_forecasts_and_parameters_lie_inside_their_intervals(e, a, b, noise, reach, seed,
+                                                             form):
+    rng = np.random.default_rng(seed)
+    x = np.repeat(np.geomspace(4, 64, 5), 2)
+    y = (e + a * x**-b) * np.exp(noise * rng.standard_normal(x.size))
+    fitted = scaling.fit(form, x, y, bootstrap=15, groups=np.tile([0, 1], 5), seed=seed)
+    for name, (value, lower, upper) in fitted.param_intervals(0.95).items():
+        assert lower <= value <= upper, name
+    outlook = scaling.forecast(fitted, float(np.min(y)) / reach)
+    if outlook.reachable:
+        assert outlook.lower <= outlook.x <= outlook.upper
+    else:
+        assert math.isnan(outlook.x) and outlook.reason
+    assert outlook.asymptote_lower <= outlook.asymptote <= outlook.asymptote_upper
+
+
+def test_a_forecast_far_past_the_rungs_says_so_in_words(capsys):
+    from pursuit.cli import _print_ladder
+
+    frame = _ladder_frame(lambda x: 0.02 + 0.5 * x**-0.3, [4, 8, 16, 32, 64, 128])
+    near, far = (scaling.ladder_forecasts(frame, metric="accuracy", direction="maximize",
+                                          target=t, dial_ranges={"n": (4, 400)})[0]
+                 for t in (0.85, 0.97))
+    assert near["forecast"]["reachable"] and near["forecast"]["x"] <= 128
+    assert near["forecast"]["extrapolation"] is None
+    words = far["forecast"]["extrapolation"]
+    assert far["forecast"]["x"] > 400
+    assert "beyond the dial's range [4, 400]" in words
+    assert "past the largest rung measured (128)" in words
+    # Without the dial's range, the 10x rule alone; a range given per method wins.
+    [plain] = scaling.ladder_forecasts(frame, metric="accuracy", direction="maximize",
+                                       target=0.97)
+    assert plain["forecast"]["extrapolation"] == \
+        f"{plain['forecast']['x'] / 128:.1e}× past the largest rung measured (128)"
+    [own] = scaling.ladder_forecasts(frame, metric="accuracy", direction="maximize",
+                                     target=0.97, dial_ranges={"rf.n": (4, 1e9), "n": (4, 8)})
+    assert "dial's range" not in own["forecast"]["extrapolation"]
+    text = _printed(capsys, _print_ladder, [far])
+    assert f"target needs n ≈ {far['forecast']['x']:.3g}" in text
+    assert f"— {words}: an extrapolation, not a measurement" in text
+    assert "not a measurement" not in _printed(capsys, _print_ladder, [near])
+
+
+def test_fit_labels_a_forecast_past_ten_times_the_largest_x(tmp_path):
+    x = np.geomspace(1e3, 1e5, 12)
+    frame = pd.DataFrame({"compute": x, "loss": 1.5 + 40 * x**-0.3})
+    path = tmp_path / "runs.csv"
+    frame.to_csv(path, index=False)
+    runner = CliRunner()
+    args = ["fit", str(path), "--x", "compute", "--y", "loss", "--form", "m2",
+            "--resamples", "10"]
+    near = json.loads(runner.invoke(app, [*args, "--target", "2.2", "--json"]).stdout)
+    assert 1e5 < near["forecast"]["x"] < 1e6  # past the data, but not 10x past it
+    assert near["forecast"]["extrapolation"] is None
+    far = json.loads(runner.invoke(app, [*args, "--target", "1.6", "--json"]).stdout)
+    assert far["forecast"]["x"] > 10 * 1e5
+    assert "past the largest compute measured (1e+05)" in far["forecast"]["extrapolation"]
+    text = " ".join(runner.invoke(app, [*args, "--target", "1.6"]).stdout.split())
+    assert "reached at x ≈" in text and "an extrapolation, not a measurement" in text
+
+
+def test_the_law_is_written_out_with_its_fitted_values(capsys):
+    from pursuit.cli import _print_ladder
+
+    x = np.geomspace(4, 400, 12)
+    for name, y in (("m1", 0.8 * x**-0.3), ("m2", 0.05 + 0.8 * x**-0.4),
+                    ("m3", 0.5 * (1 / x + 0.01) ** 0.4)):
+        fitted = scaling.fit(name, x, y, bootstrap=0)
+        law, [member] = scaling.describe(fitted, {}, {})
+        assert member == {"form": name, "formula": law, "weight": 1.0, "holdout_rmsle": None}
+        assert np.allclose(_evaluate(law, x=x), fitted.predict(x), rtol=0.02), law
+    # A ladder's blend: the law, and each member with its weight and held-back error.
+    frame = _ladder_frame(lambda x: 0.02 + 0.5 * x**-0.3, [4, 8, 16, 32, 64, 128])
+    [entry] = scaling.ladder_forecasts(frame, metric="accuracy", direction="maximize",
+                                       target=0.9)
+    assert entry["form"] == "blend" and entry["law"].startswith("1 - accuracy ≈ (")
+    shortfall = 1 - frame.groupby("dial.n")["accuracy"].mean().to_numpy()
+    assert np.allclose(_evaluate(entry["law"], n=np.array(entry["rungs"])), shortfall,
+                       rtol=0.05)
+    assert [m["form"] for m in entry["members"]] == ["m1", "m2"]
+    assert sum(m["weight"] for m in entry["members"]) == pytest.approx(1.0)
+    for m in entry["members"]:  # weights are 1 / held-back error, normalised
+        assert m["weight"] == pytest.approx((1 / m["holdout_rmsle"]) / sum(
+            1 / k["holdout_rmsle"] for k in entry["members"]))
+    text = _printed(capsys, _print_ladder, [entry])
+    assert entry["law"] in text and "(m1)^" not in text
+    for m in entry["members"]:
+        assert f"{m['form']}: weight {m['weight']:.2f}" in text and m["formula"] in text
+
+
+def test_fit_prints_a_blends_members_weights_and_held_back_errors(tmp_path):
+    x = np.geomspace(1e3, 1e7, 24)
+    frame = pd.DataFrame({"compute": x, "loss": 1.5 + 40 * x**-0.3})
+    path = tmp_path / "runs.csv"
+    frame.to_csv(path, index=False)
+    runner = CliRunner()
+    args = ["fit", str(path), "--x", "compute", "--y", "loss", "--resamples", "10"]
+    summary = json.loads(runner.invoke(app, [*args, "--json"]).stdout)
+    assert summary["form"] == "blend" and summary["law"].startswith("loss ≈ ")
+    assert {m["form"] for m in summary["members"]} == set(summary["blend_weights"])
+    for m in summary["members"]:
+        assert m["weight"] == pytest.approx(summary["blend_weights"][m["form"]])
+        assert m["holdout_rmsle"] == pytest.approx(summary["selection_scores"][m["form"]])
+        assert "compute" in m["formula"]
+    text = " ".join(runner.invoke(app, args).stdout.split())
+    assert "weighted by 1 / its RMSLE" in text
+    assert all(m["formula"] in text for m in summary["members"])
+
+
+def test_a_target_out_of_representable_reach_says_so_and_never_overflows(capsys):
+    from pursuit.cli import _print_ladder
+
+    # A score near 0.8 climbing so slowly that 0.99 lies past the largest float.
+    frame = _ladder_frame(lambda x: 0.2 * x**-0.002, [4, 8, 16, 32, 64])
+    [entry] = scaling.ladder_forecasts(frame, metric="accuracy", direction="maximize",
+                                       target=0.99)
+    f = entry["forecast"]
+    assert not f["reachable"] and math.isnan(f["x"]) and f["upper"] == math.inf
+    assert f["reason"].startswith("not reachable within representable values")
+    assert "not reachable within representable values" in _printed(capsys, _print_ladder,
+                                                                   [entry])
+    # The same for a single law, and for one that rises: it never reaches the target.
+    x = np.geomspace(4, 64, 5)
+    law = scaling.FORMS["m1"]
+    for b, words in ((0.001, "representable"), (-0.2, "does not fall")):
+        theta = np.array([math.log(0.2), b])
+        fitted = scaling.Fit(law, theta, x, law.predict(theta, x), 0.0, np.array([theta]))
+        outlook = scaling.forecast(fitted, 0.01)
+        assert not outlook.reachable and words in outlook.reason
+    # L(N, D) with the target a hair above its floor, or with an exponent at 0.
+    epoch = {"A": 482.01, "B": 2085.43, "E": 1.817, "alpha": 0.3478, "beta": 0.3659}
+    assert scaling.compute_to_reach(epoch, 1.817 * (1 + 1e-60)) == math.inf
+    assert scaling.compute_to_reach({**epoch, "alpha": 0.0}, 2.0) == math.inf
+    # The cost trend, far out.
+    trend = scaling.power_trend([1, 2, 4], [1, 4, 16])
+    assert trend.predict(1e300) == math.inf and trend.predict(2.0) == pytest.approx(4.0)

@@ -50,8 +50,13 @@ def test_holm_adjusts_in_order_and_keeps_nan():
 
 
 def frame(rows):
-    return pd.DataFrame(rows, columns=["method", "baseline", "source", "config", "state",
-                                       "value"])
+    """A results table: each (method, configuration)'s rows are its seeds 0, 1, ...,
+    run at the baselines stage (so that every one counts)."""
+    table = pd.DataFrame(rows, columns=["method", "baseline", "source", "config", "state",
+                                        "value"])
+    table["stage"] = "baselines"
+    table["seed"] = table.groupby(["method", "config"]).cumcount()
+    return table
 
 
 def test_leaderboard_says_not_significant_for_a_small_difference():
@@ -74,7 +79,14 @@ def test_leaderboard_significant_difference_and_direction():
     board = leaderboard(frame(rows), metric="value", direction="minimize", target=0.6, seeds=4)
     ours = board.methods.set_index("method").loc["ours"]
     assert ours["verdict"] == "better" and ours["diff"] < 0 and ours["diff_hi"] < 0
-    assert board.progress["reached"] and board.progress["best_method"] == "ours"
+    # The leader was chosen for these values: only fresh seeds can say the target is met.
+    assert not board.progress["reached"] and board.progress["best_method"] == "ours"
+    verified = frame(rows)
+    fresh = verified[verified["method"] == "ours"].assign(stage="verify", seed=[4, 5, 6, 7])
+    board = leaderboard(pd.concat([verified, fresh]), metric="value", direction="minimize",
+                        target=0.6, seeds=4)
+    assert board.progress["reached"] and board.progress["best_verified"]
+    assert board.progress["best_n"] == 4
 
 
 def test_nan_and_inf_are_never_best():

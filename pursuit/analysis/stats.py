@@ -1,11 +1,12 @@
 """Intervals and tests for claims over seeds, and the leaderboard built from them.
 
-Every number comes with how many seeds it rests on. Intervals are Student-t
-intervals of the mean (95% by default); with 8 or more seeds a percentile bootstrap
-interval is given beside them. A method is compared with the best baseline by
-Welch's t-test on its best configuration; p-values are Holm-corrected across the
-methods compared, and a difference that does not clear ``alpha`` is called
-"not significant", whatever its sign.
+Every number comes with how many seeds it rests on, and rests only on the runs that
+``pursuit.analysis.claims`` lets a claim rest on. Intervals are Student-t intervals of
+the mean (95% by default); with 8 or more seeds a percentile bootstrap interval is
+given beside them. A method is compared with the best baseline by Welch's t-test on
+its best configuration, corrected for choosing both sides' best (Bonferroni) and then
+across the methods compared (Holm); a difference that does not clear ``alpha`` is
+called "not significant", whatever its sign.
 """
 
 from __future__ import annotations
@@ -19,23 +20,18 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from pursuit.analysis.claims import LEVEL, ClaimBook, book_from_runs, t_interval
+
 BOOTSTRAP_MIN_N = 8
 
 
 def mean_interval(values: Sequence[float], level: float = 0.95) -> tuple[float, float, float]:
     """Mean and Student-t interval; the interval is NaN with fewer than two values."""
-    x = np.asarray(values, dtype=float)
-    if x.size == 0:
-        return math.nan, math.nan, math.nan
-    mean = float(x.mean())
-    if x.size < 2:
-        return mean, math.nan, math.nan
-    half = float(stats.t.ppf(0.5 + level / 2, x.size - 1) * x.std(ddof=1) / math.sqrt(x.size))
-    return mean, mean - half, mean + half
+    return t_interval(np.asarray(values, dtype=float), level)
 
 
-def bootstrap_interval(values: Sequence[float], level: float = 0.95, *, resamples: int = 2000,
-                       seed: int = 0) -> tuple[float, float]:
+def bootstrap_interval(values: Sequence[float] | np.ndarray, level: float = 0.95, *,
+                       resamples: int = 2000, seed: int = 0) -> tuple[float, float]:
     """Percentile bootstrap interval of the mean; NaN below ``BOOTSTRAP_MIN_N`` values."""
     x = np.asarray(values, dtype=float)
     if x.size < BOOTSTRAP_MIN_N:
@@ -88,72 +84,87 @@ def holm(pvalues: Sequence[float]) -> list[float]:
     return adjusted.tolist()
 
 
-def clears(lo: float, hi: float, mean: float, n: int, seeds: int, target: float | None,
-           direction: str) -> bool:
-    """Whether a configuration's claim meets the target: its interval lies past it.
-
-    With ``seeds == 1`` a single run is the claim and its value must meet the target.
-    """
-    if target is None or n < seeds or math.isnan(mean):
-        return False
-    if seeds == 1 and n == 1:
-        return mean >= target if direction == "maximize" else mean <= target
-    return lo >= target if direction == "maximize" else hi <= target
-
-
 @dataclass(frozen=True)
 class Leaderboard:
-    configs: pd.DataFrame  # one row per (method, configuration)
-    methods: pd.DataFrame  # one row per method: its best configuration against the best baseline
-    progress: dict[str, Any]  # toward the target
+    configs: pd.DataFrame  # one row per (method, configuration) with a claim
+    methods: pd.DataFrame  # one row per method: its best claim against the best baseline
+    progress: dict[str, Any]  # the best claim and the target
+    book: ClaimBook  # the claims themselves
 
 
 CONFIG_COLUMNS = ["method", "baseline", "config", "n", "mean", "lo", "hi", "boot_lo",
-                  "boot_hi", "best", "confirmed"]
+                  "boot_hi", "best", "screen", "basis", "verified", "complete"]
 METHOD_COLUMNS = ["method", "baseline", "source", "config", "n", "mean", "lo", "hi", "best",
-                  "trials", "failed", "diff", "diff_lo", "diff_hi", "p", "p_holm", "verdict"]
+                  "trials", "failed", "chosen_from", "diff", "diff_lo", "diff_hi", "p",
+                  "p_holm", "verdict"]
+
+
+def claim_book(frame: pd.DataFrame, *, metric: str, direction: str, target: float | None,
+               seeds: int) -> ClaimBook:
+    """The claims of a results table (rows in the order the trials were created)."""
+    if not len(frame):
+        return ClaimBook(direction, target, seeds)
+    values = np.where(frame["state"] == "completed", frame[metric].astype(float), math.nan)
+    return book_from_runs(zip(frame["method"], frame["config"], frame["stage"],
+                              frame["seed"].astype(int), values, strict=True),
+                          direction=direction, target=target, seeds=seeds)
 
 
 def leaderboard(frame: pd.DataFrame, *, metric: str, direction: str, target: float | None,
-                seeds: int, alpha: float = 0.05, level: float = 0.95) -> Leaderboard:
+                seeds: int, alpha: float = 0.05, level: float = LEVEL) -> Leaderboard:
     """Rank configurations and methods from the flat results table.
 
-    ``frame`` needs the columns ``method``, ``baseline``, ``source``, ``config``, ``state``
-    and ``metric``; only completed trials with a finite metric enter the statistics.
+    ``frame`` needs the columns ``method``, ``baseline``, ``source``, ``config``,
+    ``stage``, ``seed``, ``state`` and ``metric``. Each configuration's numbers are its
+    claim (``pursuit.analysis.claims``: distinct seeds, never the run that chose it).
+    A method's best configuration and the best baseline were each chosen among several
+    claims, so the p-value of their difference is multiplied by the number of pairs
+    they were chosen from (Bonferroni), then Holm-corrected across methods.
     """
     maximize = direction == "maximize"
-    ok = frame[(frame["state"] == "completed")] if len(frame) else frame
-    if len(ok):
-        ok = ok[np.isfinite(ok[metric].astype(float))]
+    book = claim_book(frame, metric=metric, direction=direction, target=target, seeds=seeds)
+    baseline_of = dict(zip(frame["method"], frame["baseline"].astype(bool), strict=False)) \
+        if len(frame) else {}
+    screens = _screening_values(frame, metric)
+    defaults = set() if not len(frame) else \
+        set(frame.loc[frame["stage"] == "baselines", ["method", "config"]].itertuples(
+            index=False, name=None))
     rows = []
-    for (method, config), group in ok.groupby(["method", "config"], sort=False):
-        values = group[metric].astype(float).to_numpy()
-        mean, lo, hi = mean_interval(values, level)
-        boot_lo, boot_hi = bootstrap_interval(values, level)
-        rows.append({"method": method, "baseline": bool(group["baseline"].iloc[0]),
-                     "config": config, "n": len(values), "mean": mean, "lo": lo, "hi": hi,
-                     "boot_lo": boot_lo, "boot_hi": boot_hi,
-                     "best": values.max() if maximize else values.min(),
-                     "confirmed": len(values) >= seeds, "_values": values})
+    for claim in book.claims():
+        key = (claim.method, claim.config)
+        basis = "verified" if claim.verified else "defaults" if key in defaults else \
+            "after search" if key in screens else "ladder rung"
+        x = np.asarray(claim.values)
+        boot_lo, boot_hi = bootstrap_interval(x, level)
+        rows.append({"method": claim.method, "baseline": baseline_of.get(claim.method, False),
+                     "config": claim.config, "n": claim.n, "mean": claim.mean,
+                     "lo": claim.lo, "hi": claim.hi, "boot_lo": boot_lo, "boot_hi": boot_hi,
+                     "best": x.max() if maximize else x.min(),
+                     "screen": screens.get(key, math.nan), "basis": basis,
+                     "verified": claim.verified, "complete": claim.n >= seeds,
+                     "_values": x})
     configs = pd.DataFrame(rows, columns=[*CONFIG_COLUMNS, "_values"])
     if len(configs):
-        configs = configs.sort_values(["confirmed", "mean"], ascending=[False, not maximize],
+        configs = configs.sort_values(["complete", "mean"], ascending=[False, not maximize],
                                       kind="stable").reset_index(drop=True)
 
-    def best_of(candidates: pd.DataFrame) -> pd.Series | None:
-        # Prefer claims that rest on the goal's full seed count; among those, the best mean.
-        return None if not len(candidates) else candidates.iloc[0]
+    def best_of(candidates: pd.DataFrame) -> tuple[pd.Series | None, int]:
+        """The best claim (full seed count first) and how many it was chosen among."""
+        if not len(candidates):
+            return None, 0
+        complete = int(candidates["complete"].sum())
+        return candidates.iloc[0], complete or len(candidates)
 
-    baselines = configs[configs["baseline"]] if len(configs) else configs
-    best_baseline = best_of(baselines)
+    best_baseline, baseline_among = best_of(configs[configs["baseline"]] if len(configs)
+                                            else configs)
     method_rows = []
     for method, group in frame.groupby("method", sort=False):
-        own = configs[configs["method"] == method] if len(configs) else configs
-        best = best_of(own)
+        best, among = best_of(configs[configs["method"] == method] if len(configs)
+                              else configs)
         row: dict[str, Any] = {
             "method": method, "baseline": bool(group["baseline"].iloc[0]),
             "source": group["source"].iloc[0], "trials": len(group),
-            "failed": int((group["state"] == "failed").sum()),
+            "failed": int((group["state"] == "failed").sum()), "chosen_from": among,
             "config": None, "n": 0, "mean": math.nan, "lo": math.nan, "hi": math.nan,
             "best": math.nan, "diff": math.nan, "diff_lo": math.nan, "diff_hi": math.nan,
             "p": math.nan, "verdict": "no completed trials"}
@@ -166,7 +177,9 @@ def leaderboard(frame: pd.DataFrame, *, metric: str, direction: str, target: flo
                 row["verdict"] = "best baseline"
             else:
                 d = welch(best["_values"], best_baseline["_values"], level)
-                row.update({"diff": d.diff, "diff_lo": d.lo, "diff_hi": d.hi, "p": d.p})
+                pairs = among * baseline_among
+                row.update({"diff": d.diff, "diff_lo": d.lo, "diff_hi": d.hi,
+                            "p": min(1.0, d.p * pairs) if not math.isnan(d.p) else d.p})
         method_rows.append(row)
     methods = pd.DataFrame(method_rows, columns=[c for c in METHOD_COLUMNS if c != "p_holm"])
     methods["p_holm"] = holm(methods["p"].tolist()) if len(methods) else []
@@ -183,29 +196,37 @@ def leaderboard(frame: pd.DataFrame, *, metric: str, direction: str, target: flo
         methods = methods.sort_values("mean", ascending=not maximize, kind="stable",
                                       na_position="last").reset_index(drop=True)
     methods = methods[METHOD_COLUMNS]
-    progress = _progress(configs, frame, target=target, direction=direction, seeds=seeds)
-    return Leaderboard(configs.drop(columns="_values"), methods, progress)
+    progress = _progress(book, frame, target=target, direction=direction, seeds=seeds)
+    return Leaderboard(configs.drop(columns="_values"), methods, progress, book)
 
 
-def _progress(configs: pd.DataFrame, frame: pd.DataFrame, *, target: float | None,
+def _screening_values(frame: pd.DataFrame, metric: str) -> dict[tuple[str, str], float]:
+    """The value each searched configuration showed on its screening run."""
+    if not len(frame):
+        return {}
+    screened = frame[(frame["stage"] == "search") & (frame["state"] == "completed")]
+    return {(m, c): float(v) for m, c, v in zip(screened["method"], screened["config"],
+                                                  screened[metric], strict=True)}
+
+
+def _progress(book: ClaimBook, frame: pd.DataFrame, *, target: float | None,
               direction: str, seeds: int) -> dict[str, Any]:
-    confirmed = configs[configs["confirmed"]] if len(configs) else configs
+    best = book.best()
     progress: dict[str, Any] = {
         "target": target, "direction": direction, "seeds": seeds, "best_method": None,
         "best_config": None, "best_n": 0, "best_mean": math.nan, "best_lo": math.nan,
-        "best_hi": math.nan, "gap": math.nan, "reached": False,
+        "best_hi": math.nan, "best_verified": False, "best_among": 0, "gap": math.nan,
+        "reached": book.reached, "verifications": book.verifications,
         "trials": int(len(frame)),
         "compute_seconds": float(frame["cost.wall_seconds"].fillna(0).sum())
         if "cost.wall_seconds" in frame else 0.0}
-    if len(confirmed):
-        best = confirmed.iloc[0]
-        progress.update({"best_method": best["method"], "best_config": best["config"],
-                         "best_n": int(best["n"]), "best_mean": float(best["mean"]),
-                         "best_lo": float(best["lo"]), "best_hi": float(best["hi"])})
+    if best is not None:
+        claim = best.claim
+        progress.update({"best_method": claim.method, "best_config": claim.config,
+                         "best_n": claim.n, "best_mean": claim.mean, "best_lo": best.lo,
+                         "best_hi": best.hi, "best_verified": claim.verified,
+                         "best_among": best.among})
         if target is not None:
-            gap = target - best["mean"] if direction == "maximize" else best["mean"] - target
+            gap = target - claim.mean if direction == "maximize" else claim.mean - target
             progress["gap"] = float(gap)
-            progress["reached"] = any(
-                clears(r.lo, r.hi, r.mean, int(r.n), seeds, target, direction)
-                for r in confirmed.itertuples())
     return progress

@@ -11,6 +11,12 @@ of work (at most ``MAX_QUEUE`` tasks), so that it never waits for the engine bet
 trials and the engine writes the results of several trials in one transaction.
 A task queued behind one that crashed its worker never started: it is sent to the
 worker that replaces it.
+
+Workers share the machine's cores: each starts with the thread pools of OpenMP, BLAS
+and PyTorch sized to its share (cores / workers, at least 1), since a numerical library
+that spreads over every core in every worker makes trials fight for them and run
+several times slower. A variable the user has set (``OMP_NUM_THREADS=8 pursuit run``)
+is left as it is.
 """
 
 from __future__ import annotations
@@ -30,6 +36,8 @@ from pursuit.trial import Outcome, Point, Task, TrialState, run_task
 
 QUEUE_SECONDS = 0.05  # work handed to a worker in advance, in seconds of mean trial time
 MAX_QUEUE = 8
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
+                    "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS")
 
 
 def _worker_main(conn: Connection) -> None:
@@ -85,7 +93,7 @@ class ProcessExecutor(Executor):
 
     def __init__(self, workers: int | None = None, *, start_method: str = "spawn") -> None:
         self.workers = max(1, workers or os.cpu_count() or 1)
-        self._context = mp.get_context(start_method)
+        self._context: Any = mp.get_context(start_method)  # spawn, fork or forkserver
         self._pool: list[_Worker] = []
         self._sink: Sink | None = None
         self._mean_seconds = float("inf")  # moving mean of trial wall time
@@ -105,7 +113,15 @@ class ProcessExecutor(Executor):
         ours, theirs = self._context.Pipe(duplex=True)
         process = self._context.Process(target=_worker_main, args=(theirs,), daemon=True,
                                         name="pursuit-worker")
-        process.start()
+        # A new process reads these as its libraries load: set them for the start only.
+        share = str(max(1, (os.cpu_count() or 1) // self.workers))
+        unset = [name for name in THREAD_VARIABLES if name not in os.environ]
+        os.environ.update(dict.fromkeys(unset, share))
+        try:
+            process.start()
+        finally:
+            for name in unset:
+                os.environ.pop(name, None)
         theirs.close()
         return _Worker(process, ours)
 

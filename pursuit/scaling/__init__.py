@@ -37,13 +37,13 @@ from pursuit.scaling._forms import (
     PowerLaw,
 )
 from pursuit.scaling._ladder import ladder_forecasts
-from pursuit.scaling._select import Blend, Choice, rmsle, select, split_largest
+from pursuit.scaling._select import Blend, Choice, describe, rmsle, select, split_largest
 
 __all__ = [
     "DELTA", "FORMS", "M3", "M4", "Allocation", "Blend", "BrokenPowerLaw", "ChinchillaLaw",
     "Choice", "DataConstrainedLaw", "Fit", "Forecast", "Form", "OffsetPowerLaw", "Overfit",
     "PowerLaw", "RepeatValue", "Trend", "check_data", "compute_forecast", "compute_to_reach",
-    "fit", "forecast", "ladder_forecasts", "optimal_allocation", "overfit_step",
+    "describe", "fit", "forecast", "ladder_forecasts", "optimal_allocation", "overfit_step",
     "overfit_trend", "power_trend", "rmsle", "robust_scale", "select", "split_largest",
     "value_of_repeats",
 ]

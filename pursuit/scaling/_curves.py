@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
-from pursuit.scaling._forms import Array, DataConstrainedLaw
+from pursuit.scaling._forms import Array, DataConstrainedLaw, exp_or_inf
 
 
 @dataclass(frozen=True)
@@ -57,7 +57,10 @@ class Trend:
     level: float
 
     def predict(self, x: float) -> float:
-        return self.coefficient * x**self.exponent
+        """c * x^k, inf where that is past the largest float (x^k in floats would raise)."""
+        if self.exponent == 0:  # x^0 is 1 even for x = inf
+            return self.coefficient
+        return exp_or_inf(math.log(self.coefficient) + self.exponent * math.log(x))
 
 
 def overfit_trend(data_sizes: Sequence[float], overfit_steps: Sequence[float | None],
@@ -66,7 +69,7 @@ def overfit_trend(data_sizes: Sequence[float], overfit_steps: Sequence[float | N
     pairs = [(d, s) for d, s in zip(data_sizes, overfit_steps, strict=True) if s is not None]
     if len(pairs) < 3:
         raise ValueError(f"a trend needs at least 3 runs that overfit, got {len(pairs)}")
-    return power_trend(*zip(*pairs, strict=True), level=level)
+    return power_trend([d for d, _ in pairs], [s for _, s in pairs], level=level)
 
 
 def power_trend(x: Sequence[float], y: Sequence[float], level: float = 0.95) -> Trend:

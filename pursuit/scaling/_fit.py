@@ -69,7 +69,8 @@ class Fit:
         return self.form.report(self.theta)
 
     def param_intervals(self, level: float = 0.95) -> dict[str, tuple[float, float, float]]:
-        """Each parameter: (value, lower, upper), percentile bootstrap interval."""
+        """Each parameter: (value, lower, upper), the percentile bootstrap interval
+        stretched where needed to hold the value (see ``hold``)."""
         value = self.params
         if not len(self.boot):
             return {k: (v, math.nan, math.nan) for k, v in value.items()}
@@ -78,7 +79,7 @@ class Fit:
         for name, v in value.items():
             column = np.array([d[name] for d in draws])
             lo, hi = np.quantile(column, [(1 - level) / 2, (1 + level) / 2])
-            out[name] = (v, float(lo), float(hi))
+            out[name] = (v, *hold(v, float(lo), float(hi)))
         return out
 
     def log_residuals(self) -> Array:
@@ -108,6 +109,20 @@ class Fit:
             curves = curves + rng.standard_normal((len(curves), 1)) * spread
         lo, hi = np.quantile(curves, [(1 - level) / 2, (1 + level) / 2], axis=0)
         return np.exp(lo), np.exp(hi)
+
+
+def hold(estimate: float, lower: float, upper: float) -> tuple[float, float]:
+    """A percentile interval stretched, never shifted, to hold its own estimate.
+
+    The refits can all land on one side of the fit: an estimate on a bound (a floor or
+    an exponent at 0) has refits only inside the bound, and a law's nonlinear functions
+    (a crossing point, an asymptote) carry the refits' skew. The percentile interval then
+    leaves out the estimate the data chose, and reads as if the data ruled it out. The
+    estimate stays the fit's own (the value the written law is checked by), and the
+    interval grows to hold it: it only ever widens, so its coverage can only rise."""
+    if math.isnan(estimate) or math.isnan(lower) or math.isnan(upper):
+        return lower, upper
+    return min(lower, estimate), max(upper, estimate)
 
 
 def robust_scale(residuals: Array) -> float:

@@ -4,19 +4,48 @@ Every form predicts ``y`` from ``x`` (one variable, shape (n,)) or from columns 
 (several variables, shape (n, k)), with parameters ``theta`` in an internal
 parametrisation chosen for fitting (logs of scale parameters, so that starts and
 bounds do not depend on the units of x). ``report`` turns ``theta`` into the
-parameters of the written formula, under the names the formula uses.
+parameters of the written formula, under the names the formula uses, and ``equation``
+writes the fitted law out with those values in it, for a reader to check by hand.
 """
 
 from __future__ import annotations
 
 import math
+import re
+import sys
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from itertools import product
 from typing import ClassVar
 
 import numpy as np
 
 Array = np.ndarray
+
+LOG_MAX = math.log(sys.float_info.max)  # about 709.78: e to anything more is no float
+
+
+def exp_or_inf(value: float) -> float:
+    """e^value, or inf where that is past the largest float (math.exp would raise)."""
+    try:
+        return math.exp(value)
+    except OverflowError:
+        return math.inf
+
+
+def number(value: float) -> str:
+    """A fitted value as a written law shows it: three significant digits."""
+    return f"{value:.3g}"
+
+
+def term(name: str) -> str:
+    """A variable's name as it stands inside a formula: bracketed unless one word."""
+    return name if re.fullmatch(r"[\w.']+", name) else f"({name})"
+
+
+def power(base: str, exponent: float) -> str:
+    """``base^exponent``, with the exponent's sign written in it (x^-0.48)."""
+    return f"{term(base)}^{number(exponent)}"
 
 
 class Form(ABC):
@@ -53,6 +82,27 @@ class Form(ABC):
         cheaper and more precise."""
         raise NotImplementedError(f"{self.name} has no exact Jacobian")
 
+    def expression(self, theta: Array, names: Sequence[str]) -> str | None:
+        """The right side of ``y ≈ ...``: the formula with the fitted values written in,
+        in the variables ``names``; None where y has no closed form."""
+        return None
+
+    def equation(self, theta: Array, names: Sequence[str] | None = None,
+                 y: str = "y") -> str:
+        """The fitted law as a reader checks it by hand: ``y ≈`` the formula with its
+        values written in (``names``: the variables, x or N, D by default)."""
+        names = list(names or self.variables_named)
+        right = self.expression(theta, names)
+        if right is not None:
+            return f"{y} ≈ {right}"
+        values = ", ".join(f"{k} = {number(v)}" for k, v in self.report(theta).items())
+        return f"{self.formula}, with {values}"
+
+    @property
+    def variables_named(self) -> tuple[str, ...]:
+        """The variables' names in the formula."""
+        return ("x",)
+
     @property
     def size(self) -> int:
         return len(self.params)
@@ -88,6 +138,10 @@ class PowerLaw(Form):
     def report(self, theta: Array) -> dict[str, float]:
         return {"a": math.exp(theta[0]), "b": float(theta[1])}
 
+    def expression(self, theta: Array, names: Sequence[str]) -> str:
+        p = self.report(theta)
+        return f"{number(p['a'])}·{power(names[0], -p['b'])}"
+
 
 class OffsetPowerLaw(Form):
     """M2 of Alabdulmohsin et al. 2022, the usual power law with an irreducible floor."""
@@ -114,6 +168,10 @@ class OffsetPowerLaw(Form):
 
     def report(self, theta: Array) -> dict[str, float]:
         return {"e": float(theta[0]), "a": math.exp(theta[1]), "b": float(theta[2])}
+
+    def expression(self, theta: Array, names: Sequence[str]) -> str:
+        p = self.report(theta)
+        return f"{number(p['e'])} + {number(p['a'])}·{power(names[0], -p['b'])}"
 
     def asymptote(self, theta: Array) -> float:
         return float(theta[0])
@@ -152,8 +210,14 @@ class M3(Form):
     def report(self, theta: Array) -> dict[str, float]:
         return {"a": math.exp(theta[0]), "g": math.exp(theta[1]), "b": float(theta[2])}
 
+    def expression(self, theta: Array, names: Sequence[str]) -> str:
+        p = self.report(theta)
+        return (f"{number(p['a'])}·(1/{term(names[0])} + {number(p['g'])})"
+                f"^{number(p['b'])}")
+
     def asymptote(self, theta: Array) -> float:
-        return math.exp(theta[0] + theta[2] * theta[1])
+        # log g is bounded by the data's x, not by a constant: x near 0 could push it far.
+        return exp_or_inf(theta[0] + theta[2] * theta[1])
 
 
 class M4(Form):
@@ -235,6 +299,14 @@ class M4(Form):
         return {"e": float(e), "e0": float(e0), "alpha": float(alpha),
                 "beta": math.exp(log_beta), "c": float(c)}
 
+    def equation(self, theta: Array, names: Sequence[str] | None = None,
+                 y: str = "y") -> str:
+        # y has no closed form: the equation it solves, with the fitted values in it.
+        p = self.report(theta)
+        x, y = (names or self.variables_named)[0], term(y)
+        return (f"({y} - {number(p['e'])}) / ({number(p['e0'])} - {y})^{number(p['alpha'])}"
+                f" ≈ {number(p['beta'])}·{power(x, p['c'])}")
+
     def asymptote(self, theta: Array) -> float:
         return float(theta[0])
 
@@ -308,6 +380,14 @@ class BrokenPowerLaw(Form):
                 out.append(np.array(theta))
         return out
 
+    def expression(self, theta: Array, names: Sequence[str]) -> str:
+        p, x = self.report(theta), names[0]
+        out = f"{number(p['a'])} + {number(p['b'])}·{power(x, -p['c0'])}"
+        for i in range(1, self.breaks + 1):
+            c, d, f = p[f"c{i}"], p[f"d{i}"], p[f"f{i}"]
+            out += f"·(1 + ({term(x)}/{number(d)})^{number(1 / f)})^{number(-c * f)}"
+        return out
+
     def report(self, theta: Array) -> dict[str, float]:
         out = {"a": float(theta[0]), "b": math.exp(theta[1]), "c0": float(theta[2])}
         for i in range(self.breaks):
@@ -329,7 +409,7 @@ class ChinchillaLaw(Form):
 
     name = "chinchilla"
     formula = "L = E + A / N^alpha + B / D^beta"
-    params = ("E", "A", "B", "alpha", "beta")
+    params: ClassVar[tuple[str, ...]] = ("E", "A", "B", "alpha", "beta")
     variables = 2
 
     def predict(self, theta: Array, x: Array) -> Array:
@@ -361,6 +441,15 @@ class ChinchillaLaw(Form):
         a, b, e, alpha, beta = theta
         return {"E": math.exp(e), "A": math.exp(a), "B": math.exp(b), "alpha": float(alpha),
                 "beta": float(beta)}
+
+    @property
+    def variables_named(self) -> tuple[str, ...]:
+        return ("N", "D")
+
+    def expression(self, theta: Array, names: Sequence[str]) -> str:
+        p = self.report(theta)
+        return (f"{number(p['E'])} + {number(p['A'])}/{power(names[0], p['alpha'])}"
+                f" + {number(p['B'])}/{power(names[1], p['beta'])}")
 
     def asymptote(self, theta: Array) -> float:
         return math.exp(theta[2])
@@ -407,6 +496,18 @@ class DataConstrainedLaw(ChinchillaLaw):
 
     def report(self, theta: Array) -> dict[str, float]:
         return {**super().report(theta[:5]), "R_star": math.exp(theta[5])}
+
+    @property
+    def variables_named(self) -> tuple[str, ...]:
+        return ("N", "D", "U")
+
+    def expression(self, theta: Array, names: Sequence[str]) -> str:
+        n, d, u = names
+        p = self.report(theta)
+        r_star = number(p["R_star"])
+        return (f"{number(p['E'])} + {number(p['A'])}/{power(n, p['alpha'])}"
+                f" + {number(p['B'])}/{power('D_eff', p['beta'])}, D_eff = {term(u)} + "
+                f"{term(u)}·{r_star}·(1 - exp(-({term(d)}/{term(u)} - 1)/{r_star}))")
 
 
 FORMS: dict[str, Form] = {form.name: form for form in (

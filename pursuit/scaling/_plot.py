@@ -26,7 +26,7 @@ def plot(study: Study, path: str | Path, *, x_label: str = "x", y_label: str = "
     if study.forecast is not None and study.forecast.reachable:
         x_max = max(x_max, study.forecast.upper if np.isfinite(study.forecast.upper)
                     else study.forecast.x)
-    grid = np.geomspace(float(np.min(fit.x)), x_max * 1.5, 300)
+    grid = np.geomspace(float(np.min(fit.x)), min(x_max * 1.5, 1e300), 300)
     lower, upper = fit.band(grid, PREDICTION_LEVEL)
     figure, axes = plt.subplots(figsize=(8, 5), dpi=120)
     axes.fill_between(grid, lower, upper, color="tab:blue", alpha=0.2,
@@ -44,8 +44,9 @@ def plot(study: Study, path: str | Path, *, x_label: str = "x", y_label: str = "
     if study.forecast is not None:
         f = study.forecast
         axes.axhline(f.target, color="tab:red", lw=1.2, ls="--", label=f"target {f.target:g}")
-        if f.reachable:
-            axes.axvline(f.x, color="tab:red", lw=1, label=f"reaches target at x = {f.x:.3g}")
+        if f.reachable:  # far past the data: the line says so
+            where = f"≈ {f.x:.3g}: an extrapolation" if f.extrapolation else f"= {f.x:.3g}"
+            axes.axvline(f.x, color="tab:red", lw=1, label=f"reaches target at x {where}")
     axes.set_xscale("log")
     axes.set_yscale("log")
     axes.set_xlabel(x_label)

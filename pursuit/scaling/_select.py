@@ -16,9 +16,9 @@ grown with the distance of the extrapolation: the uncertainty about which law is
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -109,6 +109,58 @@ class Blend(Form):
             return 0.0
         return float(np.exp(np.sum(self.weights * np.log(floors))))
 
+    @property
+    def variables_named(self) -> tuple[str, ...]:
+        return self.members[0].variables_named
+
+    def expression(self, theta: Array, names: Sequence[str]) -> str | None:
+        """The members' laws written out, each to its weight; None when a member has no
+        closed form, or when there are more than ``WRITTEN_OUT`` of them."""
+        parts = [m.expression(t, names)
+                 for m, t in zip(self.members, self._parts(theta), strict=True)]
+        if len(parts) > WRITTEN_OUT or any(p is None for p in parts):
+            return None
+        return " · ".join(f"({p})^{w:.2f}" for p, w in zip(parts, self.weights, strict=True))
+
+    def equation(self, theta: Array, names: Sequence[str] | None = None,
+                 y: str = "y") -> str:
+        """``y ≈`` the weighted product of the members, written out where short enough,
+        else by the members' names (``describe`` writes out each of them)."""
+        right = self.expression(theta, list(names or self.variables_named))
+        if right is None:
+            right = " · ".join(f"[{label}]^{w:.2f}"
+                               for label, w in zip(self.labels, self.weights, strict=True))
+        return f"{y} ≈ {right}"
+
+
+WRITTEN_OUT = 3  # past this many members a product written out is longer than one reads
+
+
+def describe(fit: Fit, weights: Mapping[str, float], scores: Mapping[str, float],
+             names: Sequence[str] | None = None, y: str = "y",
+             ) -> tuple[str, list[dict[str, Any]]]:
+    """The law a reader checks by hand: its equation with the fitted values in it, and each
+    member law (the one form, or a blend's candidates) with its equation, its weight and
+    its error extrapolating to the held-back points, the error that earned the weight
+    (None where the law was not chosen on held-back points).
+
+    ``weights`` and ``scores`` are ``select``'s (empty for a form fitted on its own)."""
+    form = fit.form
+    if isinstance(form, Blend):
+        parts = list(zip(form.labels, form.members, form._parts(fit.theta), form.weights,
+                         strict=True))
+    else:  # one law: select's single candidate keeps its name (its window), else the form's
+        label = next(iter(weights)) if len(weights) == 1 else form.name
+        parts = [(label, form, fit.theta, 1.0)]
+    members = []
+    for label, member, theta, weight in parts:
+        score = scores.get(label)
+        members.append({"form": label, "formula": member.equation(theta, names, y),
+                        "weight": float(weight),
+                        "holdout_rmsle": None if score is None or math.isnan(score)
+                        else float(score)})
+    return form.equation(fit.theta, names, y), members
+
 
 @dataclass(frozen=True)
 class Choice:
@@ -149,9 +201,11 @@ def _score(x: Array, y: Array, kept: Array, held: Array, candidates: Sequence[Fo
                                         and _enough(form, x, factor)):
                 continue
             try:  # a wider window's solution is a good start for a narrower one
-                trial = fit(form, xs, ys, delta=delta, bootstrap=0,
-                            **({"starts": [wider[form.name]], "top_starts": 1}
-                               if form.name in wider else {}))
+                if form.name in wider:
+                    trial = fit(form, xs, ys, delta=delta, bootstrap=0,
+                                starts=[wider[form.name]], top_starts=1)
+                else:
+                    trial = fit(form, xs, ys, delta=delta, bootstrap=0)
             except ValueError:
                 continue
             wider[form.name] = trial.theta

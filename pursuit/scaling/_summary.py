@@ -12,7 +12,7 @@ import pandas as pd
 from pursuit.scaling._fit import Fit, fit
 from pursuit.scaling._forecast import Forecast, compute_forecast, forecast, optimal_allocation
 from pursuit.scaling._forms import FORMS
-from pursuit.scaling._select import rmsle, select, split_largest
+from pursuit.scaling._select import describe, rmsle, select, split_largest
 
 PARAM_LEVEL = 0.95
 PREDICTION_LEVEL = 0.9
@@ -28,10 +28,14 @@ class Study:
     x_held: np.ndarray
     y_held: np.ndarray
     forecast: Forecast | None
+    x_names: tuple[str, ...] = ("x",)  # the table's columns, as the written law names them
+    y_name: str = "y"
 
     def summary(self) -> dict[str, Any]:
+        law, members = describe(self.fit, self.weights, self.scores, self.x_names, self.y_name)
         out: dict[str, Any] = {
             "form": self.fit.form.name, "formula": self.fit.form.formula,
+            "law": law, "members": members,
             "points_fitted": int(len(self.y_seen)), "points_described": int(len(self.fit.y)),
             "resamples": int(len(self.fit.boot)),
             "params": {name: {"value": v, "lower": lo, "upper": hi} for name, (v, lo, hi)
@@ -98,7 +102,11 @@ def study(frame: pd.DataFrame, x: Sequence[str], y: str, *, form: str = "auto",
     else:
         fitted = fit(form, xs[keep], ys[keep], bootstrap=bootstrap, groups=groups, seed=seed)
     outlook = None
-    if target is not None:
-        outlook = forecast(fitted, target) if len(x) == 1 else \
-            compute_forecast(fitted, target) if fitted.form.name == "chinchilla" else None
-    return Study(fitted, scores, weights, xs[keep], ys[keep], xs[~keep], ys[~keep], outlook)
+    if target is not None:  # "measured" takes in the held-out rows: they were run
+        if len(x) == 1:
+            outlook = forecast(fitted, target, largest=float(np.max(xs)), what=x[0])
+        elif fitted.form.name == "chinchilla":
+            outlook = compute_forecast(fitted, target,
+                                       largest=float(np.max(6.0 * xs[:, 0] * xs[:, 1])))
+    return Study(fitted, scores, weights, xs[keep], ys[keep], xs[~keep], ys[~keep], outlook,
+                 tuple(x), y)

@@ -8,10 +8,9 @@ Rules every backend keeps (``pursuit.testing.check_store`` checks them):
   *running* at that attempt is refused (and returned in ``WriteResult.refused``),
   never written over what is there.
 * Curve points are idempotent on (trial, attempt, step, metric): the first write wins.
-* A planned trial (any stage but *search*) is created once per goal, method, stage,
-  dials and seed, however many engines plan it at once: the later ones get None for
-  its id in ``WriteResult.new_ids``. (Search trials are the sampler's proposals; two
-  alike are two draws.)
+* A trial is created once per goal, method, dials and seed, whatever its stage and
+  however many engines plan it at once: a seed of a configuration is one run and counts
+  once. A second one gets None for its id in ``WriteResult.new_ids``.
 * NaN is kept as NaN and ±inf as ±inf; a NaN never counts as a value in a filter.
 * Times are seconds since the epoch; ``now()`` is the database's clock, so that
   engines on different machines judge heartbeats by one clock.
@@ -50,11 +49,6 @@ class NewTrial:
     stage: str
     dials: Mapping[str, Any]
     seed: int
-
-    @property
-    def planned(self) -> bool:
-        """Whether the loop planned it (and so it must exist once), not the sampler."""
-        return self.stage != "search"
 
 
 @dataclass(frozen=True)
@@ -104,7 +98,7 @@ class WriteBatch:
 
 @dataclass(frozen=True)
 class WriteResult:
-    new_ids: list[int | None]  # None: that planned trial exists already (another engine's)
+    new_ids: list[int | None]  # None: that (method, dials, seed) exists already
     refused: list[str]  # one line per refused write, for the log
 
 

@@ -30,6 +30,7 @@ class MemoryStore(Store):
         self._engines: dict[int, tuple[str, float]] = {}
         self._points: dict[tuple[int, int, int, str], float] = {}
         self._runs: dict[tuple[str, int], EngineRun] = {}
+        self._identities: set[tuple[int, str, str, int]] = set()  # (goal, method, dials, seed)
 
     def ensure_goal(self, name: str, spec: dict[str, Any], parent_id: int | None = None) -> int:
         with self._lock:
@@ -50,15 +51,12 @@ class MemoryStore(Store):
             now = time.time()
             new_ids: list[int | None] = []
             refused: list[str] = []
-            planned = {(t.goal_id, t.method, t.stage, config_key(t.dials), t.seed)
-                       for t in self._trials.values() if t.stage != "search"
-                       } if any(new.planned for new in batch.new) else set()
             for new in batch.new:
-                key = (new.goal_id, new.method, new.stage, config_key(new.dials), new.seed)
-                if new.planned and key in planned:
-                    new_ids.append(None)  # another engine planned it first
+                key = (new.goal_id, new.method, config_key(new.dials), new.seed)
+                if key in self._identities:
+                    new_ids.append(None)  # that seed of that configuration exists
                     continue
-                planned.add(key)
+                self._identities.add(key)
                 trial_id = len(self._trials) + 1
                 self._trials[trial_id] = TrialRecord(
                     trial_id, new.goal_id, new.method, new.stage, dict(new.dials), new.seed,

@@ -57,6 +57,7 @@ trials = Table(
     Column("cpu_seconds", Float, nullable=True),
     Column("error", Text, nullable=True),
     Index("ix_trials_goal_state", "goal_id", "state"),
+    Index("ix_trials_identity", "goal_id", "dials", "seed", "method_id"),
 )
 
 curve_points = Table(

@@ -25,7 +25,6 @@ from pursuit.store import _models as m
 from pursuit.store._base import (
     EngineRun,
     GoalRecord,
-    NewTrial,
     RunningTrial,
     Store,
     TrialRecord,
@@ -103,9 +102,11 @@ class SQLStore(Store):
             row = conn.execute(sa.select(m.goals.c.id, m.goals.c.spec)
                                .where(m.goals.c.name == name)).first()
             if row is None:
-                goal_id = conn.execute(m.goals.insert().values(
+                inserted = conn.execute(m.goals.insert().values(
                     name=name, parent_id=parent_id, spec=json.dumps(spec),
-                    created_at=time.time())).inserted_primary_key[0]
+                    created_at=time.time())).inserted_primary_key
+                assert inserted is not None
+                goal_id = inserted[0]
             else:
                 goal_id = row.id
                 check_same_question(json.loads(row.spec), spec, name)
@@ -148,7 +149,7 @@ class SQLStore(Store):
                      "stage": t.stage, "dials": config_key(t.dials), "seed": t.seed,
                      "state": TrialState.RUNNING.value, "attempt": 1, "engine": batch.engine,
                      "heartbeat_at": clock, "started_at": now} for t in batch.new]
-            exists = self._planned_already(conn, batch.new, rows)
+            exists = self._exist_already(conn, rows)
             fresh = [row for row, taken in zip(rows, exists, strict=True) if not taken]
             ids: Iterator[int] = iter(())
             if fresh:
@@ -161,10 +162,10 @@ class SQLStore(Store):
             live = self._running_attempts(conn, keys)
             refused += [f"curve points for trial {tr} attempt {a}: not running"
                         for tr, a in sorted(keys - live)]
-            rows = [(tr, a, mt, s, _to_db(v)) for tr, a, s, mt, v in batch.points
-                    if (tr, a) in live]
-            if rows:
-                self._raw(conn, _INSERT_POINTS[conn.dialect.name], rows, many=True)
+            points = [(tr, a, mt, s, _to_db(v)) for tr, a, s, mt, v in batch.points
+                      if (tr, a) in live]
+            if points:
+                self._raw(conn, _INSERT_POINTS[conn.dialect.name], points, many=True)
         results = []
         for out in batch.outcomes:
             if not self._raw(conn, "UPDATE trials SET state = ?, finished_at = ?, "
@@ -193,28 +194,22 @@ class SQLStore(Store):
                 refused.append(f"restart of trial {trial_id}: not preempted")
         return WriteResult(new_ids, refused)
 
-    def _planned_already(self, conn: Connection, new: list[NewTrial],
-                         rows: list[dict[str, Any]]) -> list[bool]:
-        """Which of the new planned trials exist already (or twice in this batch)."""
-        if not any(t.planned for t in new):
-            return [False] * len(new)
+    def _exist_already(self, conn: Connection, rows: list[dict[str, Any]]) -> list[bool]:
+        """Which new trials exist already as (goal, method, dials, seed), or come twice."""
         t = m.trials.c
-        planned = [row for trial, row in zip(new, rows, strict=True) if trial.planned]
-        goals = sorted({row["goal_id"] for row in planned})
+        goals = sorted({row["goal_id"] for row in rows})
         if conn.dialect.name == "postgresql":  # engines planning one goal take turns
             for goal_id in goals:
                 conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_PG_PLAN_LOCK}, "
                                      f"{int(goal_id)})")
         existing = {tuple(r) for r in conn.execute(
-            sa.select(t.goal_id, t.method_id, t.stage, t.dials, t.seed).where(
-                t.goal_id.in_(goals),
-                t.dials.in_({row["dials"] for row in planned}), t.stage != "search"))}
+            sa.select(t.goal_id, t.method_id, t.dials, t.seed).where(
+                t.goal_id.in_(goals), t.dials.in_({row["dials"] for row in rows})))}
         out = []
-        for trial, row in zip(new, rows, strict=True):
-            key = (row["goal_id"], row["method_id"], row["stage"], row["dials"], row["seed"])
-            out.append(trial.planned and key in existing)
-            if trial.planned:
-                existing.add(key)
+        for row in rows:
+            key = (row["goal_id"], row["method_id"], row["dials"], row["seed"])
+            out.append(key in existing)
+            existing.add(key)
         return out
 
     @staticmethod
@@ -284,7 +279,7 @@ class SQLStore(Store):
         with self._translated("recording the engine"), self._writer.begin() as conn:
             spent = conn.execute(sa.select(sa.func.coalesce(
                 sa.func.sum(r.last_seen - r.started_at), 0.0)).where(r.goal_id == goal_id)
-            ).scalar()
+            ).scalar_one()
             now = self._now(conn)
             conn.execute(m.engine_runs.insert().values(engine=engine, goal_id=goal_id,
                                                        started_at=now, last_seen=now))
@@ -320,9 +315,9 @@ class SQLStore(Store):
     def _now(self, conn: Connection) -> float:
         if conn.dialect.name == "postgresql":
             return float(conn.exec_driver_sql("SELECT extract(epoch from clock_timestamp())")
-                         .scalar())
+                         .scalar_one())
         return float(conn.exec_driver_sql(
-            "SELECT (julianday('now') - 2440587.5) * 86400.0").scalar())
+            "SELECT (julianday('now') - 2440587.5) * 86400.0").scalar_one())
 
 
 def _connect(url: str) -> Engine:
