@@ -3,6 +3,11 @@
 Columns of ``results()``, one row per trial: ``trial_id, goal, method, baseline,
 source, stage, seed, state, attempt, config, dial.<name>..., <metric>...,
 cost.wall_seconds, cost.cpu_seconds, cost.<name>..., error``. NaN stays NaN.
+
+A metric is never filed under one of the table's own columns: one named like them
+(``seed``, ``error``, ``dial.x``) is the column ``metric.<name>`` (``metric_column``),
+and a cost a method reports as ``wall_seconds`` or ``cpu_seconds`` is
+``cost.reported.<name>``, beside the measured one.
 """
 
 from __future__ import annotations
@@ -18,6 +23,18 @@ from pursuit.store import GoalRecord, Store, TrialRecord, open_store
 
 BASE_COLUMNS = ["trial_id", "goal", "method", "baseline", "source", "stage", "seed", "state",
                 "attempt", "config"]
+OWN_COLUMNS = frozenset([*BASE_COLUMNS, "error"])
+OWN_PREFIXES = ("dial.", "cost.", "metric.")
+MEASURED_COSTS = ("wall_seconds", "cpu_seconds")
+
+
+def metric_column(name: str) -> str:
+    """The column that holds metric ``name`` in the results table."""
+    return f"metric.{name}" if name in OWN_COLUMNS or name.startswith(OWN_PREFIXES) else name
+
+
+def _cost_column(name: str) -> str:
+    return f"cost.reported.{name}" if name in MEASURED_COSTS else f"cost.{name}"
 
 
 def results_frame(goal: GoalRecord, trials: list[TrialRecord]) -> pd.DataFrame:
@@ -31,18 +48,18 @@ def results_frame(goal: GoalRecord, trials: list[TrialRecord]) -> pd.DataFrame:
             "stage": t.stage, "seed": t.seed, "state": t.state.value, "attempt": t.attempt,
             "config": t.config}
         row.update({f"dial.{k}": v for k, v in t.dials.items()})
-        row.update(t.values)
+        row.update({metric_column(k): v for k, v in t.values.items()})
         row["cost.wall_seconds"] = t.wall_seconds if t.wall_seconds is not None else math.nan
         row["cost.cpu_seconds"] = t.cpu_seconds if t.cpu_seconds is not None else math.nan
-        row.update({f"cost.{k}": v for k, v in t.costs.items()})
+        row.update({_cost_column(k): v for k, v in t.costs.items()})
         row["error"] = t.error
         rows.append(row)
+    metric = metric_column(goal.spec.get("metric", "value"))
     frame = pd.DataFrame(rows)
     if frame.empty:
-        frame = pd.DataFrame(columns=[*BASE_COLUMNS, goal.spec.get("metric", "value"),
-                                      "cost.wall_seconds", "cost.cpu_seconds", "error"])
-    metric = goal.spec.get("metric")
-    if metric and metric not in frame:
+        frame = pd.DataFrame(columns=[*BASE_COLUMNS, metric, "cost.wall_seconds",
+                                      "cost.cpu_seconds", "error"])
+    if metric not in frame:
         frame[metric] = math.nan
     return frame
 
@@ -86,7 +103,8 @@ class Results:
         record = self.goal(goal)
         spec = record.spec
         frame = results_frame(record, self.store.trials(record.id)) if frame is None else frame
-        return leaderboard(frame, metric=spec["metric"], direction=spec["direction"],
+        return leaderboard(frame, metric=metric_column(spec["metric"]),
+                           direction=spec["direction"],
                            target=spec.get("target"), seeds=spec.get("seeds", 3))
 
     def ladder(self, goal: str | None = None, *,
@@ -100,7 +118,8 @@ class Results:
         frame = results_frame(record, self.store.trials(record.id)) if frame is None else frame
         ranges = {f"{m['name']}.{dial}": tuple(bounds) for m in spec.get("methods", [])
                   for dial, bounds in m.get("ranges", {}).items()}
-        return ladder_forecasts(frame, metric=spec["metric"], direction=spec["direction"],
+        return ladder_forecasts(frame, metric=metric_column(spec["metric"]),
+                                direction=spec["direction"],
                                 target=spec.get("target"), dial_ranges=ranges)
 
     def run_state(self, goal: str | None = None) -> tuple[str, str | None]:

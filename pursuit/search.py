@@ -77,8 +77,9 @@ class MethodSearch:
         return trial, values
 
     def report(self, trial: optuna.Trial, step: int, value: float) -> None:
+        """Tell the pruner a point of the curve, if it is one the pruner compares at."""
         seen = self._steps.setdefault(trial.number, set())
-        if step not in seen and not math.isnan(value):
+        if step not in seen and not math.isnan(value) and pruner_step(step):
             seen.add(step)
             trial.report(value, step)
 
@@ -93,6 +94,21 @@ class MethodSearch:
             self._study.tell(trial, state=optuna.trial.TrialState.PRUNED)
         else:
             self._study.tell(trial, state=optuna.trial.TrialState.FAIL)
+
+
+PRUNER_STEPS_PER_OCTAVE = 64
+
+
+def pruner_step(step: int) -> bool:
+    """Whether the pruner is told the point at ``step``: every step up to 128, then 64
+    evenly spaced steps per doubling. Optuna copies a trial's curve at every report, so
+    a curve of n points told whole costs O(n^2) (300,000 points: minutes); thinned, a
+    curve of any length costs O(n), about 1,000 points are told, and every trial is
+    thinned at the same steps, so the pruner still compares like with like."""
+    if step < 2 * PRUNER_STEPS_PER_OCTAVE:
+        return True
+    spacing = 1 << (step.bit_length() - 1 - PRUNER_STEPS_PER_OCTAVE.bit_length() + 1)
+    return step % spacing == 0
 
 
 def default_sampler(seed: int = 0) -> optuna.samplers.BaseSampler:

@@ -51,6 +51,21 @@ def check_changed_metric_refused(store: Store) -> None:
         raise AssertionError("a goal's metric must not change under its results")
 
 
+def check_another_goal_of_the_same_name_is_refused(store: Store) -> None:
+    from pursuit.exceptions import StoreError
+
+    store.ensure_goal("g", SPEC)
+    grown = {**SPEC, "methods": [*SPEC["methods"], {"name": "n", "entry": "mod:n"}]}
+    store.ensure_goal("g", grown)  # a goal may gain a method
+    other = {**SPEC, "methods": [{**SPEC["methods"][0], "entry": "other_project:m"}]}
+    try:
+        store.ensure_goal("g", other)
+    except StoreError as error:
+        assert "mod:m" in str(error) and "other_project:m" in str(error)
+    else:
+        raise AssertionError("two goals of one name, with different methods, were merged")
+
+
 def check_trial_lifecycle(store: Store) -> None:
     goal_id, trial_id = _one_trial(store)
     [running] = store.running(goal_id)
@@ -198,7 +213,8 @@ def check_one_trial_per_configuration_and_seed(store: Store) -> None:
 
 
 STORE_CHECKS: list[Callable[[Store], None]] = [
-    check_goal_round_trip, check_changed_metric_refused, check_trial_lifecycle,
+    check_goal_round_trip, check_changed_metric_refused,
+    check_another_goal_of_the_same_name_is_refused, check_trial_lifecycle,
     check_finished_trials_are_frozen, check_points_idempotent, check_preempt_and_restart,
     check_odd_numbers_kept, check_heartbeat_uses_store_clock, check_atomic_batch,
     check_curves_of_latest_attempt, check_runs_add_up_wall_time,

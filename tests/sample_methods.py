@@ -126,3 +126,29 @@ def thread_pools(trial):
 
     return {"value": float(max(i["num_threads"] for i in threadpool_info())),
             "omp": float(os.environ.get("OMP_NUM_THREADS", "0"))}
+
+
+LONG_CURVE = 120_000
+
+
+@pursuit.method(source="ours")
+def long_curve(trial, *, lr=Float(0.1, 1.0, default=0.5)):
+    """A learning curve of LONG_CURVE steps (a long training run logged every step)."""
+    for step in range(LONG_CURVE):
+        trial.report(step, value=lr * step / LONG_CURVE)
+    return lr
+
+
+@pursuit.method
+def named_like_columns(trial, *, x=Float(0.0, 1.0, default=0.5)):
+    """Metrics and a cost named like the results table's own columns."""
+    trial.report_cost(wall_seconds=123.0)
+    return {"error": 0.1 + x * trial.seed / 100, "seed": 99.0, "dial.x": 7.0}
+
+
+def marks_its_workdir(trial):
+    """Goes into its work directory (as methods that resume from checkpoints do), and
+    leaves a mark there."""
+    os.chdir(trial.workdir)
+    Path("mark").write_text(str(trial.id))
+    return float(trial.id)

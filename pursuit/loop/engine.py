@@ -10,6 +10,7 @@ same goal, it reads every trial back, takes back what a dead engine left running
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import math
 import time
 from collections.abc import Callable
@@ -95,7 +96,9 @@ class Engine:
                          for m in self.methods.values() if goal.searchable(m)}
         self.goal_id = store.ensure_goal(self.name, goal.spec(), parent_id)
         self.engine_id = new_engine_id()
-        self.workdir = Path(workdir)
+        # Absolute, and one per store and goal: a method may chdir into its folder, and
+        # two stores in one folder must never hand a trial the other's checkpoints.
+        self.workdir = Path(workdir).resolve() / store_key(store) / self.name
         self.on_progress, self.log = on_progress, log or (lambda _: None)
         direction = Direction(goal.direction)
         self.book = TrialBook(direction)
@@ -117,6 +120,7 @@ class Engine:
             self.log(f"{self.name}: {line}")
         self.budget.wall_before = self.journal.start()
         self._resume()
+        self.journal.start_beating()
         self.executor.start(self)
         reason, stop = "", None
         try:
@@ -126,7 +130,6 @@ class Engine:
                     self._preempt_live("the wall-clock budget ran out")
                 started = self._start_next()
                 self.journal.flush()
-                self.journal.beat()
                 self._view()
                 if not self.book.live and not started:
                     stop, reason = self._why_stopped()
@@ -150,6 +153,7 @@ class Engine:
             self.journal.flush(force=True)
             self.journal.end(reason)  # the run's end counts toward its wall time
         finally:
+            self.journal.stop_beating()
             self._view(force=True)
             if reason:
                 self.log(f"{self.name}: {reason}")
@@ -191,7 +195,7 @@ class Engine:
                                             plan.optuna_trial)
             self.executor.submit(Task(
                 trial_id, attempt, plan.method, plan.dials, plan.seed, self.metric,
-                str(self.workdir / self.name / str(trial_id)), self.goal.trial_timeout))
+                str(self.workdir / str(trial_id)), self.goal.trial_timeout))
         return len(ready)
 
     def _why_stopped(self) -> tuple[StopReason, str]:
@@ -317,6 +321,16 @@ class Engine:
             best_lo=best.lo if best else math.nan, best_hi=best.hi if best else math.nan,
             best_n=best.claim.n if best else 0, target=self.goal.target,
             direction=self.goal.direction))
+
+
+def store_key(store: Store) -> str:
+    """A short name for a store, the same wherever it is opened from."""
+    url = store.url
+    if url.startswith("sqlite:///"):
+        url = f"sqlite:///{Path(url[len('sqlite:///'):]).resolve()}"
+    elif url == "memory:":
+        url = f"memory:{id(store)}"  # lives as long as this process
+    return hashlib.sha256(url.encode()).hexdigest()[:12]
 
 
 def run(goal: Goal, store: Store | str | None = None, executor: Executor | str | None = None,

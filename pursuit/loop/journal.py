@@ -3,6 +3,7 @@
 Everything one engine step writes goes into one ``WriteBatch``, applied in one
 transaction: new trials at once (their ids are needed before they run), curve points
 at most every ``flush_every`` seconds, outcomes and preemptions with the next write.
+Heartbeats go from a thread of their own.
 What the store refuses (a late outcome, another engine's trial) is counted and logged,
 never forced.
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import os
 import socket
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -28,7 +30,9 @@ class Journal:
         self.flush_every, self.heartbeat_every, self.log = flush_every, heartbeat_every, log
         self.batch = WriteBatch(engine=engine_id)
         self.refused = 0
-        self._last_flush = self._last_beat = 0.0
+        self._last_flush = 0.0
+        self._stop_beating = threading.Event()
+        self._beating: threading.Thread | None = None
 
     # ------------------------------------------------------------------ writing
     def create(self, trials: list[NewTrial]) -> list[int | None]:
@@ -67,11 +71,27 @@ class Journal:
             self.log(f"refused write: {line}")
         return result.new_ids
 
-    def beat(self) -> None:
-        now = time.monotonic()
-        if now - self._last_beat >= self.heartbeat_every:
-            self.store.heartbeat(self.engine_id)
-            self._last_beat = now
+    def start_beating(self) -> None:
+        """Beat the engine's heartbeat from a thread of its own, every ``heartbeat_every``
+        seconds: a trial that keeps the engine busy (a curve of 300,000 points) must not
+        make the engine look dead to the others on the goal."""
+        self._stop_beating.clear()
+        self._beating = threading.Thread(target=self._beat, name="pursuit-heartbeat",
+                                         daemon=True)
+        self._beating.start()
+
+    def stop_beating(self) -> None:
+        self._stop_beating.set()
+        if self._beating is not None:
+            self._beating.join()
+            self._beating = None
+
+    def _beat(self) -> None:
+        while not self._stop_beating.wait(self.heartbeat_every):
+            try:
+                self.store.heartbeat(self.engine_id)
+            except Exception as error:  # the main thread meets the same store and says so
+                self.log(f"heartbeat failed: {error}")
 
     # ------------------------------------------------------------------ runs
     def start(self) -> float:

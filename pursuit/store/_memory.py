@@ -152,8 +152,19 @@ class MemoryStore(Store):
 
 
 def check_same_question(old: dict[str, Any], new: dict[str, Any], name: str) -> None:
-    """A goal's results only make sense for one metric and direction."""
+    """One name, one goal: its results only make sense for one metric, one direction, and
+    methods that are the same code under the same names. A goal may gain methods and
+    change its target and budget; anything else is another goal, never merged."""
     for key in ("metric", "direction"):
         if old.get(key) != new.get(key):
             raise StoreError(f"goal {name!r} is stored with {key} {old.get(key)!r}, not "
                              f"{new.get(key)!r}; give the changed goal a new name")
+    entries = {m["name"]: m.get("entry") for m in old.get("methods", [])}
+    for method in new.get("methods", []):
+        before = entries.get(method["name"])
+        if before is not None and before != method.get("entry"):
+            raise StoreError(
+                f"goal {name!r} is stored with method {method['name']!r} from {before}, "
+                f"not from {method.get('entry')}: this looks like another project's goal of "
+                "the same name. Give this goal a new name (name: in its file) or use "
+                "another store (--store)")
