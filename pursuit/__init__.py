@@ -15,6 +15,7 @@ from pursuit.exceptions import (
     Pruned,
     PursuitError,
     StoreError,
+    UnusableStoreError,
     WorkerError,
 )
 from pursuit.methods import Method, method
@@ -29,7 +30,8 @@ _LAZY = {"Budget": "pursuit.goal", "Goal": "pursuit.goal", "load_goal": "pursuit
 __all__ = [
     "Budget", "Choice", "DialError", "Float", "Goal", "GoalError", "Int", "Method",
     "MethodError", "Policy", "Progress", "Pruned", "PursuitError", "Results", "StoreError",
-    "Summary", "Trial", "TrialState", "WorkerError", "load_goal", "method", "open", "run",
+    "Summary", "Trial", "TrialState", "UnusableStoreError", "WorkerError", "load_goal",
+    "method", "open", "run",
 ]
 __version__ = "0.1.0"
 

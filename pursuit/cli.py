@@ -23,9 +23,10 @@ from rich.table import Table
 from rich.text import Text
 
 from pursuit.analysis.stats import Leaderboard
-from pursuit.exceptions import GoalError, PursuitError
+from pursuit.exceptions import GoalError, PursuitError, UnusableStoreError
+from pursuit.execution import SigtermGuard, Terminated
 from pursuit.goal import load_goal
-from pursuit.loop import Progress
+from pursuit.loop import Progress, Summary
 from pursuit.loop import run as run_goal
 from pursuit.loop.budget import WARNING
 from pursuit.results import Results
@@ -50,13 +51,16 @@ SAMPLERS = {"tpe": optuna.samplers.TPESampler, "random": optuna.samplers.RandomS
 
 
 def main() -> None:
+    # Messages quote what the user wrote (a file, a name, a URL): printed as text, never
+    # read as Rich markup, whose tags ("[/x]") would raise instead of the error; and on
+    # one line, however narrow the terminal, for scripts and logs to grep.
     try:
         app()
-    except GoalError as error:
-        err.print(f"[bold red]error:[/] {error}", highlight=False)
+    except (GoalError, UnusableStoreError) as error:  # bad input: a goal file, --store
+        err.print(f"[bold red]error:[/] {escape(str(error))}", highlight=False, soft_wrap=True)
         sys.exit(2)
     except PursuitError as error:
-        err.print(f"[bold red]error:[/] {error}", highlight=False)
+        err.print(f"[bold red]error:[/] {escape(str(error))}", highlight=False, soft_wrap=True)
         sys.exit(1)
     except KeyboardInterrupt:  # Ctrl-C outside a run (a run handles its own)
         err.print("interrupted")
@@ -67,16 +71,28 @@ def main() -> None:
 def init(directory: Annotated[Path, typer.Argument(help="Folder to create.")]) -> None:
     """Write DIRECTORY/goal.yaml and DIRECTORY/methods.py, commented, ready to run."""
     if directory.exists() and any(directory.iterdir()):
-        err.print(f"[bold red]error:[/] {directory} exists and is not empty")
+        err.print(f"[bold red]error:[/] {escape(str(directory))} exists and is not empty",
+                  highlight=False, soft_wrap=True)
         raise typer.Exit(2)
+    import re
+    import unicodedata
+
+    import yaml
+
     directory.mkdir(parents=True, exist_ok=True)
     templates = resources.files("pursuit") / "templates"
-    name = "".join(c if c.isalnum() or c in "_-." else "-" for c in directory.name) or "goal"
+    # A goal name is ASCII letters, digits and _.- and starts with a letter or digit
+    # (goal.NAME_PATTERN): café becomes cafe, "my goal" my-goal, and a name YAML would
+    # read as another type (yes, 2024, 1.5) is written quoted, so that what init writes runs.
+    plain = unicodedata.normalize("NFKD", directory.name).encode("ascii", "ignore").decode()
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "-", plain).lstrip("_.-")[:100] or "goal"
+    written = name if yaml.safe_load(name) == name else json.dumps(name)
     (directory / "goal.yaml").write_text(
-        (templates / "goal.yaml").read_text().replace("{name}", name))
+        (templates / "goal.yaml").read_text().replace("{name}", written))
     (directory / "methods.py").write_text((templates / "methods.py").read_text())
-    out.print(f"wrote {directory / 'goal.yaml'} and {directory / 'methods.py'}\n"
-              f"next: pursuit run {directory / 'goal.yaml'}")
+    out.print(f"wrote {directory / 'goal.yaml'} and {directory / 'methods.py'} "
+              f"(goal {name!r})\nnext: pursuit run {directory / 'goal.yaml'}", highlight=False,
+              markup=False)
 
 
 @app.command()
@@ -96,6 +112,33 @@ def run(goal_file: Annotated[Path, typer.Argument(help="The goal's YAML file.")]
         err.print(f"[bold red]error:[/] --sampler must be one of {', '.join(SAMPLERS)}, "
                   f"got {sampler!r}")
         raise typer.Exit(2)
+    # From here on SIGTERM (kill, systemd, Slurm, Kubernetes) stops the command as Ctrl-C
+    # does, also while the goal loads and the engine starts.
+    guard = SigtermGuard()
+    guard.hold()
+    try:
+        summaries, url = _run(goal_file, store, workers, inline, sampler, seed, workdir)
+    except Terminated as stopped:
+        err.print(f"{stopped}: running trials were marked preempted; run the same "
+                  "command again to resume")
+        raise typer.Exit(143) from None  # 128 + SIGTERM, as if SIGTERM had ended it
+    except KeyboardInterrupt:
+        err.print("interrupted: running trials were marked preempted; run the same "
+                  "command again to resume")
+        raise typer.Exit(130) from None
+    finally:
+        guard.release()
+    out.print()
+    for summary in summaries:
+        out.print(f"[bold]{summary.goal}[/]: {summary.reason} "
+                  f"({summary.trials} trials, {summary.wall_seconds:.1f} s)", highlight=False)
+    with open_results(url) as results:
+        _print_leaderboard(results, summaries[0].goal)
+
+
+def _run(goal_file: Path, store: str | None, workers: int | None, inline: bool, sampler: str,
+         seed: int, workdir: Path) -> tuple[list[Summary], str]:
+    """Load the goal and run it under a live view; return how it ended and the store."""
     goal = load_goal(goal_file)
     url = resolve_url(store)
     view = _LiveView()
@@ -110,21 +153,9 @@ def run(goal_file: Annotated[Path, typer.Argument(help="The goal's YAML file.")]
             else:
                 view.log(line)
 
-        try:
-            summaries = run_goal(goal, url, "inline" if inline else None, workers=workers,
-                                 sampler=SAMPLERS[sampler](seed=seed), workdir=workdir,
-                                 on_progress=show, log=log)
-        except KeyboardInterrupt:
-            live.stop()
-            err.print("interrupted: running trials were marked preempted; run the same "
-                      "command again to resume")
-            raise typer.Exit(130) from None
-    out.print()
-    for summary in summaries:
-        out.print(f"[bold]{summary.goal}[/]: {summary.reason} "
-                  f"({summary.trials} trials, {summary.wall_seconds:.1f} s)", highlight=False)
-    with open_results(url) as results:
-        _print_leaderboard(results, goal.name)
+        return run_goal(goal, url, "inline" if inline else None, workers=workers,
+                        sampler=SAMPLERS[sampler](seed=seed), workdir=workdir,
+                        on_progress=show, log=log), url
 
 
 @app.command()
@@ -168,16 +199,25 @@ def export(output: Annotated[Path, typer.Option("-o", "--output", help="File to 
     if format not in ("csv", "parquet"):
         err.print(f"[bold red]error:[/] --format must be csv or parquet, got {format!r}")
         raise typer.Exit(2)
+    if output.is_dir() or not output.parent.is_dir():  # said before the store is read
+        why = "it is a folder" if output.is_dir() else f"there is no folder {output.parent}"
+        err.print(f"[bold red]error:[/] cannot write {escape(str(output))}: {escape(why)}",
+                  highlight=False, soft_wrap=True)
+        raise typer.Exit(2)
     with open_results(store) as results:
         frame = results.results(goal)
-    if format == "csv":
-        frame.to_csv(output, index=False)
-    else:
-        try:
+    try:
+        if format == "csv":
+            frame.to_csv(output, index=False)
+        else:
             frame.to_parquet(output, index=False)
-        except ImportError:
-            err.print("[bold red]error:[/] Parquet needs pyarrow: pip install 'pursuit[parquet]'")
-            raise typer.Exit(1) from None
+    except ImportError:
+        err.print("[bold red]error:[/] Parquet needs pyarrow: pip install 'pursuit[parquet]'")
+        raise typer.Exit(1) from None
+    except OSError as error:  # no permission, a full disk
+        err.print(f"[bold red]error:[/] cannot write {escape(str(output))}: "
+                  f"{escape(error.strerror or str(error))}", highlight=False, soft_wrap=True)
+        raise typer.Exit(1) from None
     out.print(f"wrote {len(frame)} trials to {output}")
 
 
@@ -200,22 +240,30 @@ def fit_command(
         plot: Annotated[Path | None, typer.Option(help="Write a picture of the fit.")] = None,
         json_: JsonOption = False) -> None:
     """Fit a scaling law to a CSV; print parameters with intervals, held-out error, forecast."""
+    from typing import NoReturn
+
     import pandas as pd
+    from rich.markup import escape
 
     from pursuit.scaling._summary import study
+    from pursuit.scaling._table import lines_of_csv
 
+    def fail(message: str) -> NoReturn:  # messages quote the user's values: never markup
+        err.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
+        raise typer.Exit(2)
+
+    if plot is not None and not plot.parent.is_dir():  # said before the fit, not after it
+        fail(f"cannot write the plot to {plot}: there is no folder {plot.parent}")
     try:
         frame = pd.read_csv(data)
     except (OSError, ValueError) as error:
-        err.print(f"[bold red]error:[/] cannot read {data}: {error}", highlight=False)
-        raise typer.Exit(2) from None
+        fail(f"cannot read {data}: {error}")
     try:
         result = study(frame, [c.strip() for c in x.split(",")], y, form=form,
                        holdout=holdout, holdout_column=holdout_column, target=target,
-                       group=group, bootstrap=resamples)
+                       group=group, bootstrap=resamples, line=lines_of_csv(data))
     except ValueError as error:
-        err.print(f"[bold red]error:[/] {error}", highlight=False)
-        raise typer.Exit(2) from None
+        fail(str(error))
     summary = result.summary()
     if plot is not None:
         from pursuit.scaling._plot import plot as draw
@@ -223,8 +271,7 @@ def fit_command(
         try:
             draw(result, plot, x_label=x, y_label=y)
         except (ImportError, ValueError) as error:
-            err.print(f"[bold red]error:[/] {error}", highlight=False)
-            raise typer.Exit(2) from None
+            fail(str(error))
     if json_:
         print(json.dumps(_jsonable(summary), indent=2))
         return
@@ -241,6 +288,8 @@ def _print_fit(summary: dict[str, Any]) -> None:
 
     described = "" if summary["points_described"] == summary["points_fitted"] else \
         f"; the law describes the last {summary['points_described']}"
+    if summary.get("points_pooled"):  # many rows: fitted as fewer, pooled points
+        described += f"; fitted as at most {summary['points_pooled']} pooled points"
     out.print(f"[bold]{summary['form']}[/]: {escape(summary['law'])}  "
               f"({summary['points_fitted']} points{described}, "
               f"{summary['resamples']} bootstrap refits)", highlight=False)
@@ -286,7 +335,7 @@ def _fmt(value: Any, digits: int = 4) -> str:
 
 
 def _config_text(config: str | None) -> str:
-    if not config:
+    if not isinstance(config, str) or not config:  # no claim: None, or NaN from pandas
         return "—"
     return " ".join(f"{k}={_fmt(v, 3)}" for k, v in json.loads(config).items()) or "(no dials)"
 

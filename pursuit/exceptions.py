@@ -5,6 +5,7 @@
     ├── DialError       a dial declaration or a dial value is invalid
     ├── MethodError     a method cannot be imported or is declared wrongly
     ├── StoreError      the database refused or failed (translated at the store boundary)
+    │   └── UnusableStoreError  the URL names no store Pursuit can use (bad input)
     ├── WorkerError     worker processes cannot start at all
     └── Pruned          raised by a method to stop a trial early (control flow, not a failure)
 """
@@ -41,6 +42,12 @@ class MethodError(PursuitError):
 
 class StoreError(PursuitError):
     """The store could not complete an operation."""
+
+
+class UnusableStoreError(StoreError):
+    """The URL names no store this Pursuit can use: no store there, an unsupported URL,
+    another program's database, a schema from a newer Pursuit. Bad input, not a failure:
+    the command line exits with status 2 for it."""
 
 
 class WorkerError(PursuitError):

@@ -7,8 +7,9 @@ and the field, say what was expected and what was found.
 
 from __future__ import annotations
 
+import reprlib
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import yaml
 from pydantic import (
@@ -26,6 +27,12 @@ from pursuit.exceptions import DialError, GoalError, MethodError
 from pursuit.methods import Method, load_method
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$"
+# A goal file is a few levels deep and holds a few hundred values; these bounds leave
+# ample room, and stop hostile files (see _GoalLoader) before they cost time or memory.
+MAX_DEPTH = 100
+MAX_ALIAS_VALUES = 10_000
+_SHORT = reprlib.Repr()  # a value quoted in an error: short, however large the value
+_SHORT.maxlevel, _SHORT.maxlist, _SHORT.maxdict, _SHORT.maxstring = 2, 4, 4, 40
 
 
 class Budget(BaseModel):
@@ -137,16 +144,26 @@ def load_goal(path: str | Path) -> Goal:
     """Read and check a goal file; import its methods. Raises GoalError naming the line."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        data = path.read_bytes()
     except OSError as error:
         raise GoalError(f"cannot read the goal file: {error.strerror}", file=str(path)) from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise GoalError(f"not UTF-8 text: byte 0x{data[error.start]:02x} cannot be read; "
+                        "save the file as UTF-8", file=str(path),
+                        line=data.count(b"\n", 0, error.start) + 1) from None
     return parse_goal(text, file=str(path), base_dir=path.resolve().parent)
 
 
 def parse_goal(text: str, *, file: str = "<goal>", base_dir: Path | None = None) -> Goal:
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        loader = _GoalLoader(text, file)
+        root = loader.get_single_node()  # one pass: the tree for line numbers, then the data
+        data = loader.construct_document(root) if root is not None else None
+    except yaml.reader.ReaderError as error:  # a character YAML forbids (NUL, controls)
+        raise GoalError(f"not valid YAML: character #x{error.character:04x} is not allowed",
+                        file=file, line=text.count("\n", 0, error.position) + 1) from None
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         problem = getattr(error, "problem", None) or str(error)
@@ -156,8 +173,6 @@ def parse_goal(text: str, *, file: str = "<goal>", base_dir: Path | None = None)
             problem += f" ({context} on line {context_mark.line + 1})"
         raise GoalError(f"not valid YAML: {problem}", file=file,
                         line=mark.line + 1 if mark else None) from None
-    if root is not None:
-        _refuse_duplicate_keys(root, file)
     if not isinstance(data, dict):
         raise GoalError(f"a goal file must be a mapping of fields (name, metric, ...), "
                         f"found {type(data).__name__}", file=file, line=1)
@@ -167,8 +182,8 @@ def parse_goal(text: str, *, file: str = "<goal>", base_dir: Path | None = None)
         first = error.errors()[0]
         loc = tuple(first["loc"])
         field = ".".join(str(p) for p in loc) or "(top level)"
-        found = first.get("input")
-        found_text = "nothing" if first["type"] == "missing" else f"{found!r}"
+        # reprlib stops early: a large value (aliases make them cheaply) is never spelled out.
+        found_text = "nothing" if first["type"] == "missing" else _SHORT.repr(first.get("input"))
         raise GoalError(f"field '{field}': {first['msg']} (found {found_text})", file=file,
                         line=_line_of(root, loc), field=field) from None
     goal._base_dir = base_dir
@@ -224,15 +239,65 @@ def _line_of(root: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:
     return line
 
 
-def _refuse_duplicate_keys(node: yaml.Node, file: str) -> None:
-    if isinstance(node, yaml.MappingNode):
-        seen: set[str] = set()
-        for key, value in node.value:
-            if key.value in seen:
-                raise GoalError(f"field '{key.value}' appears twice", file=file,
-                                line=key.start_mark.line + 1, field=str(key.value))
-            seen.add(key.value)
-            _refuse_duplicate_keys(value, file)
-    elif isinstance(node, yaml.SequenceNode):
-        for item in node.value:
-            _refuse_duplicate_keys(item, file)
+class _GoalLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, bounded as it builds the tree, before anything walks it.
+
+    An alias makes a node appear again wherever it is used, so a few hundred bytes of
+    aliases of aliases can stand for billions of values ("billion laughs"), and an alias
+    inside the node it names stands for an endless one; nesting deep enough overflows
+    Python's stack. Each node's expanded size and height are known when it is complete,
+    so an alias is refused at its own line when it would take the goal past
+    MAX_ALIAS_VALUES added values or MAX_DEPTH levels. A key given twice is refused here
+    too, once per node, however often aliases repeat it.
+    """
+
+    def __init__(self, text: str, file: str) -> None:
+        super().__init__(text)
+        self.file = file
+        self.depth = 0  # of the node being composed
+        self.added = 0  # values that aliases have added so far
+        self.extent: dict[int, tuple[int, int]] = {}  # id(node): (values, height), complete
+
+    def refuse(self, message: str, mark: yaml.Mark) -> NoReturn:
+        raise GoalError(message, file=self.file, line=mark.line + 1)
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:
+        event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent):
+            node = self.anchors.get(event.anchor)
+            if node is not None:  # (an undefined alias is PyYAML's to report)
+                if id(node) not in self.extent:
+                    self.refuse(f"alias *{event.anchor} is used inside the node it names",
+                                event.start_mark)
+                values, height = self.extent[id(node)]
+                self.added += values
+                if self.added > MAX_ALIAS_VALUES:
+                    self.refuse(f"alias *{event.anchor} takes the goal past "
+                                f"{MAX_ALIAS_VALUES:,} values repeated by aliases; a goal "
+                                "needs far fewer (aliases of aliases multiply)",
+                                event.start_mark)
+                if self.depth + height > MAX_DEPTH:
+                    self.refuse(f"alias *{event.anchor} nests the goal more than "
+                                f"{MAX_DEPTH} levels deep", event.start_mark)
+            return super().compose_node(parent, index)
+        if self.depth >= MAX_DEPTH:
+            self.refuse(f"nested more than {MAX_DEPTH} levels deep", event.start_mark)
+        self.depth += 1
+        node = super().compose_node(parent, index)
+        self.depth -= 1
+        children: list[yaml.Node] = []
+        if isinstance(node, yaml.MappingNode):
+            seen: set[str] = set()
+            for key, value in node.value:
+                if isinstance(key, yaml.ScalarNode):  # (a list as a key: the constructor's)
+                    if key.value in seen:
+                        raise GoalError(f"field '{key.value}' appears twice", file=self.file,
+                                        line=key.start_mark.line + 1, field=str(key.value))
+                    seen.add(key.value)
+                children += (key, value)
+        elif isinstance(node, yaml.SequenceNode):
+            children = node.value
+        extents = [self.extent[id(child)] for child in children]
+        self.extent[id(node)] = (1 + sum(values for values, _ in extents),
+                                 1 + max((height for _, height in extents), default=0))
+        return node

@@ -146,9 +146,15 @@ def load_method(entry: str, *, base_dir: str | Path | None = None) -> Method:
         sys.path.insert(0, str(base_dir))
     try:
         module = importlib.import_module(module_name)
-    except Exception as error:  # the user's module may fail in any way while importing
+    # The user's module may fail in any way while importing: sys.exit() and an interrupt
+    # too, which would otherwise end the program without a word about the module.
+    except (Exception, SystemExit, KeyboardInterrupt) as error:
+        if isinstance(error, SystemExit):
+            why = f"it called sys.exit({error.code!r})"
+        else:
+            why = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
         raise MethodError(f"cannot import module {module_name!r} for method {entry!r}: "
-                          f"{type(error).__name__}: {error}") from error
+                          f"{why}") from error
     target: Any = module
     for part in attr.split("."):
         if not hasattr(target, part):

@@ -152,5 +152,8 @@ class Results:
 
 
 def open(url: str | None = None) -> Results:  # noqa: A001 - mirrors pursuit.open(url)
-    """Open the store at ``url`` (default: $PURSUIT_STORE, else ./pursuit.db) for reading."""
-    return Results(open_store(url))
+    """Open the store at ``url`` (default: $PURSUIT_STORE, else ./pursuit.db) for reading.
+
+    A reader never makes a store: where there is none (a mistyped path, ``memory:``),
+    this raises UnusableStoreError."""
+    return Results(open_store(url, create=False))

@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from typing import Any
 
 from pursuit.store import NewTrial, Store, WriteBatch
 from pursuit.trial import Outcome, TrialState
 
-SPEC = {"metric": "loss", "direction": "minimize", "target": 0.1,
+SPEC: dict[str, Any] = {"metric": "loss", "direction": "minimize", "target": 0.1,
         "methods": [{"name": "m", "entry": "mod:m", "source": "x", "baseline": True,
                      "defaults": {"lr": 0.1}}]}
 

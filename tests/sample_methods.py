@@ -152,3 +152,87 @@ def marks_its_workdir(trial):
     os.chdir(trial.workdir)
     Path("mark").write_text(str(trial.id))
     return float(trial.id)
+
+
+class CustomStop(BaseException):
+    """A BaseException of a method's own, not an Exception."""
+
+
+def raises_keyboard_interrupt(trial):
+    raise KeyboardInterrupt("pressed inside the method")
+
+
+def raises_base_exception(trial):
+    raise CustomStop("a stop of the method's own")
+
+
+def raises_generator_exit(trial):
+    raise GeneratorExit("closed")
+
+
+def forks_and_returns(trial):
+    """Its forked child returns (a child must end with os._exit) while the parent waits."""
+    child = os.fork()
+    if child == 0:
+        return 2.0
+    os.waitpid(child, 0)
+    return 1.0
+
+
+def forks_and_reports(trial):
+    """Its forked child reports on the engine's pipe, then ends as a child should."""
+    child = os.fork()
+    if child == 0:
+        trial.report(0, value=1.0)
+        trial.flush()
+        os._exit(0)
+    os.waitpid(child, 0)
+    return 1.0
+
+
+def forks_and_returns_late(trial):
+    """Its forked child returns after the method has, while the worker runs the next trial."""
+    if os.fork() == 0:
+        time.sleep(0.45)
+        return 2.0
+    time.sleep(0.3)
+    return 1.0
+
+
+def garbles_its_pipe(trial):
+    """Writes bytes that are no message into the pipe to the engine, then runs on."""
+    trial._channel._conn.send_bytes(b"not a message")
+    time.sleep(60)
+    return 1.0
+
+
+def naps(trial):
+    """Marks its work directory, then sleeps a few seconds (a trial to stop mid-run)."""
+    (trial.workdir / f"napping-{os.getpid()}").write_text(str(trial.id))
+    time.sleep(2)
+    return 1.0
+
+
+def naps_long(trial):
+    """As ``naps``, for a minute."""
+    (trial.workdir / f"napping-{os.getpid()}").write_text(str(trial.id))
+    time.sleep(60)
+    return 1.0
+
+
+def step_past_64_bits(trial):
+    trial.report(2**63, value=1.0)
+    return 1.0
+
+
+def step_past_32_bits(trial):
+    trial.report(2**31, value=1.0)
+    return 1.0
+
+
+def error_with_nul_and_surrogate(trial):
+    raise ValueError("bad\x00byte in /data/\udcff.bin")
+
+
+def long_metric_name(trial):
+    return {"value": 1.0, "m" * 101: 2.0}

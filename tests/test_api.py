@@ -9,7 +9,8 @@ import pursuit
 PUBLIC = {
     "Budget", "Choice", "DialError", "Float", "Goal", "GoalError", "Int", "Method",
     "MethodError", "Policy", "Progress", "Pruned", "PursuitError", "Results", "StoreError",
-    "Summary", "Trial", "TrialState", "WorkerError", "load_goal", "method", "open", "run",
+    "Summary", "Trial", "TrialState", "UnusableStoreError", "WorkerError", "load_goal",
+    "method", "open", "run",
 }
 
 

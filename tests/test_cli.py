@@ -93,6 +93,12 @@ def test_bad_goal_file_exits_2_without_a_traceback(tmp_path):
 
 
 def test_unknown_goal_and_empty_store_are_clear_errors(tmp_path):
+    from pursuit.store import open_store
+
+    missing = pursuit_cmd("status", "--store", str(tmp_path / "missing.db"), cwd=tmp_path)
+    assert missing.returncode == 2 and "there is no store at" in missing.stderr
+    assert not (tmp_path / "missing.db").exists()  # a reader never makes a store
+    open_store(str(tmp_path / "empty.db")).close()
     result = pursuit_cmd("status", "--store", str(tmp_path / "empty.db"), cwd=tmp_path)
     assert result.returncode == 1 and "holds no goals yet" in result.stderr
     assert "Traceback" not in result.stderr
@@ -144,3 +150,13 @@ def test_status_tells_a_running_engine_from_a_killed_one(tmp_path):
     assert report["state"] == "stopped" and report["reason"] is None
     text = pursuit_cmd("status", "--store", db, cwd=tmp_path).stdout
     assert "stopped during stage baselines" in text and "resumes it" in text
+
+
+def test_a_method_whose_every_trial_failed_still_gets_its_leaderboard_row(tmp_path):
+    (tmp_path / "goal.yaml").write_text(
+        "name: broken\nmetric: value\ndirection: maximize\nseeds: 2\n"
+        "budget: {max_trials: 4}\nmethods: [sample_methods:raises, sample_methods:constant]\n")
+    result = pursuit_cmd("run", "goal.yaml", "--store", "b.db", "--inline", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+    assert "no completed trials" in result.stdout

@@ -65,6 +65,20 @@ def test_good_goal_loads_with_methods_and_defaults(tmp_path):
     ("name: toy\nmetric: v\ndirection: maximize\nmethods: [sample_methods:quadratic]\n"
      "subgoals:\n  - name: sub\n    metric: 3x\n    methods: [sample_methods:curve]\n",
      7, ["subgoals.0.metric"]),
+    # hostile files (T16): each a clear error at its line, never a RecursionError
+    pytest.param("name: toy\nmetric: v\ndirection: maximize\n"
+                 "methods: [sample_methods:quadratic]\nstatement: " + "[" * 5000 + "]" * 5000
+                 + "\n", 5, ["nested more than 100 levels deep"], id="5000-deep-flow"),
+    pytest.param("name: toy\nmetric: v\ndirection: maximize\n"
+                 "methods: [sample_methods:quadratic]\nstatement:\n"
+                 + "".join(" " * i + "- \n" for i in range(0, 400, 2)), 105,
+                 ["nested more than 100 levels deep"], id="200-deep-block"),
+    pytest.param("name: toy\nstatement: &s [1, *s]\n", 2,
+                 ["alias *s is used inside the node it names"], id="recursive-alias"),
+    pytest.param("name: toy\nmetric: v\ndirection: maximize\nstatement: a\x00b\n", 4,
+                 ["not valid YAML", "#x0000"], id="nul-character"),
+    pytest.param("shared: &d {lr: 0.1, lr: 0.2}\nname: toy\n", 1,
+                 ["field 'lr' appears twice"], id="twice-in-an-anchor"),
 ])
 def test_bad_goal_names_file_line_and_field(tmp_path, text, line, words):
     path = write(tmp_path, text)
@@ -79,6 +93,31 @@ def test_bad_goal_names_file_line_and_field(tmp_path, text, line, words):
 def test_missing_file_is_a_goal_error(tmp_path):
     with pytest.raises(GoalError, match="cannot read"):
         load_goal(tmp_path / "nope.yaml")
+
+
+def test_a_goal_file_that_is_not_utf8_names_the_line(tmp_path):
+    path = tmp_path / "goal.yaml"
+    path.write_bytes(b"name: toy\nmetric: v\nstatement: caf\xe9\n")  # Latin-1, not UTF-8
+    with pytest.raises(GoalError) as caught:
+        load_goal(path)
+    assert str(caught.value).startswith(f"{path}:3: not UTF-8 text: byte 0xe9")
+
+
+def test_anchors_and_aliases_of_sane_size_load():
+    goal = parse_goal(GOOD.replace("dials: {steps: 5}", "dials: &shared {steps: 5}")
+                      + "  - entry: sample_methods:curve\n    name: again\n    dials: *shared\n")
+    assert [m.defaults()["steps"] for m in goal.resolved_methods()[1:]] == [5, 5]
+
+
+def test_a_large_value_is_quoted_short_in_an_error():
+    """An error quotes what it found, cut short: a value made large by aliases is never
+    spelled out in full (that alone would take as long as the alias bomb)."""
+    text = ("big: &big [" + ", ".join(["x" * 50] * 2000) + "]\nname: toy\nmetric: v\n"
+            "direction: maximize\nstatement: [*big, *big, *big, *big]\n"
+            "methods: [sample_methods:quadratic]\n")
+    with pytest.raises(GoalError) as caught:
+        parse_goal(text)
+    assert "field 'statement'" in str(caught.value) and len(str(caught.value)) < 1000
 
 
 def test_subgoals_inherit_direction_and_budget():

@@ -196,7 +196,7 @@ def test_too_few_points_for_any_window_fall_back_to_the_whole_curve():
     x = np.geomspace(1, 1e3, 7)
     choice = scaling.select(x, 0.3 + 2 * x**-0.5, bootstrap=0)
     assert choice.weights and all(" on last " not in name for name in choice.weights)
-    with pytest.raises(ValueError, match="no form could be fitted"):
+    with pytest.raises(ValueError, match="needs points at 6 or more distinct x values"):
         scaling.select(x[:4], (0.3 + 2 * x**-0.5)[:4], forms=["m4"], bootstrap=0)
 
 
@@ -516,3 +516,190 @@ def test_a_target_out_of_representable_reach_says_so_and_never_overflows(capsys)
     # The cost trend, far out.
     trend = scaling.power_trend([1, 2, 4], [1, 4, 16])
     assert trend.predict(1e300) == math.inf and trend.predict(2.0) == pytest.approx(4.0)
+
+
+# ------------------------------------------------------------------ `pursuit fit`'s input
+def _runs(tmp_path, rows=24, **columns):
+    """A CSV of a law's points (compute, loss), with extra or replaced columns."""
+    x = np.geomspace(1e3, 1e7, rows)
+    frame = pd.DataFrame({"compute": x, "loss": 1.5 + 40 * x**-0.3, **columns})
+    path = tmp_path / "runs.csv"
+    frame.to_csv(path, index=False)
+    return path
+
+
+def _fit(path, *args):
+    result = CliRunner().invoke(app, ["fit", str(path), "--x", "compute", "--y", "loss",
+                                      "--resamples", "5", *args])
+    return result.exit_code, result.output
+
+
+@pytest.mark.parametrize("column, row, value, shown", [
+    ("loss", 0, math.nan, "a missing value"), ("loss", 1, 0.0, "0.0"),
+    ("loss", 2, -1.0, "-1.0"), ("compute", 3, -5.0, "-5.0"), ("compute", 23, math.inf, "inf"),
+    ("loss", 4, "abc", "'abc'")])
+@pytest.mark.parametrize("form", ["auto", "m2"])
+def test_fit_checks_every_row_alike_whatever_the_form(tmp_path, column, row, value, shown,
+                                                      form):
+    """A bad value outside the end of the curve that auto fits is refused all the same,
+    by its column, its line in the file and the value."""
+    x = np.geomspace(1e3, 1e7, 24)
+    frame = pd.DataFrame({"compute": x, "loss": 1.5 + 40 * x**-0.3}).astype(object)
+    frame.loc[row, column] = value
+    path = tmp_path / "runs.csv"
+    frame.to_csv(path, index=False)
+    code, output = _fit(path, "--form", form)
+    assert code == 2, output
+    assert output.startswith(f"error: column '{column}', line {row + 2}: ")
+    assert f"got {shown}" in output and output.count("\n") == 1
+    assert "finite number > 0" in output
+
+
+def test_a_bad_value_is_named_by_its_line_past_blank_lines_and_quoted_newlines(tmp_path):
+    from pursuit.scaling._summary import study
+
+    path = tmp_path / "runs.csv"
+    x = np.geomspace(1e3, 1e7, 12)
+    lines = [f"{v},{1.5 + 40 * v**-0.3},a" for v in x]
+    lines[3] = f'{x[3]},{1.5 + 40 * x[3]**-0.3},"two\nlines"'  # one row over two lines
+    lines[6] = f"{x[6]},-2,a"
+    path.write_text("compute,loss,note\n\n" + "\n".join(lines[:5]) + "\n   \n"
+                    + "\n".join(lines[5:]) + "\n")
+    code, output = _fit(path)
+    assert code == 2 and "column 'loss', line 11: " in output and "got -2.0" in output
+    # From Python, a row is named by its position in the table.
+    with pytest.raises(ValueError, match=r"column 'loss', row 6: .* got -2.0"):
+        study(pd.read_csv(path), ["compute"], "loss")
+
+
+def test_select_checks_every_point_not_only_the_end_it_fits():
+    x = np.geomspace(1e3, 1e7, 24)
+    y = 1.5 + 40 * x**-0.3
+    for bad, words in ((math.nan, "y\\[0\\] is nan: .* finite"), (-1.0, "y\\[0\\] is -1: .*> 0")):
+        with pytest.raises(ValueError, match=words):
+            scaling.select(x, np.r_[bad, y[1:]])
+    with pytest.raises(ValueError, match=r"x\[2\] is 0: "):
+        scaling.select(np.r_[x[:2], 0.0, x[3:]], y)
+
+
+@pytest.mark.parametrize("values, words", [
+    ([2] * 20 + [3] * 4, "got 2"), (["train"] * 20 + ["test"] * 4, "got 'train'"),
+    ([1] * 20 + [math.nan] * 4, "got a missing value")])
+def test_a_holdout_column_takes_only_0_1_or_true_false(tmp_path, values, words):
+    code, output = _fit(_runs(tmp_path, h=values), "--holdout-column", "h")
+    assert code == 2, output
+    assert "column 'h', line " in output and "1 or true (fit the row) or 0 or false" in output
+    assert words in output
+
+
+@pytest.mark.parametrize("values", [[1] * 20 + [0] * 4, [True] * 20 + [False] * 4,
+                                    ["true"] * 20 + ["FALSE"] * 4, [1.0] * 20 + [0.0] * 4])
+def test_a_holdout_column_of_0_1_or_true_false_holds_out_its_zeros(tmp_path, values):
+    code, output = _fit(_runs(tmp_path, h=values), "--holdout-column", "h", "--form", "m2",
+                        "--json")
+    assert code == 0, output
+    held = json.loads(output)["holdout"]
+    assert len(held) == 4 and min(row["x"] for row in held) > 1e6
+
+
+@pytest.mark.parametrize("rows, args, words", [
+    ([1e3], [], "the table has 1 row at 1 distinct x value"),
+    ([5.0] * 10, [], "the table has 10 rows at 1 distinct x value"),
+    ([], [], "the table has no rows"),
+    ([1e3, 1e4, 1e5], [], "the table has 3 rows at 3 distinct x values"),
+    ([1e3, 1e4], ["--form", "m2"], "(m2 has 3 parameters); the table has 2 rows"),
+    ([1e3, 1e4, 1e5, 1e6], ["--holdout", "0.5"], "4 rows, 2 of them left to fit after "
+                                                  "holding out 2, at 2 distinct x values")])
+def test_too_little_data_says_what_the_fit_needs(tmp_path, rows, args, words):
+    path = tmp_path / "runs.csv"
+    x = np.array(rows, dtype=float)
+    pd.DataFrame({"compute": x, "loss": 1.5 + 40 * x**-0.3}).to_csv(path, index=False)
+    code, output = _fit(path, *args)
+    assert code == 2, output
+    assert output.startswith("error: the fit needs points at ") and output.count("\n") == 1
+    assert words in output
+
+
+def test_too_little_data_for_select_says_what_it_needs():
+    with pytest.raises(ValueError, match="needs points at 4 or more distinct x values .* "
+                                         "got 5 points at 1 distinct x value"):
+        scaling.select([3.0] * 5, [1.0, 2, 3, 4, 5])
+    with pytest.raises(ValueError, match="got 0 points"):
+        scaling.select([], [])
+
+
+def test_a_plot_that_cannot_be_written_is_an_error_not_a_traceback(tmp_path):
+    path = _runs(tmp_path)
+    code, output = _fit(path, "--form", "m2", "--plot", "/no/such/dir/f.png")
+    assert code == 2 and output == ("error: cannot write the plot to /no/such/dir/f.png: "
+                                    "there is no folder /no/such/dir\n")
+    (tmp_path / "taken.png").mkdir()  # the folder is there, the file cannot be written
+    code, output = _fit(path, "--form", "m2", "--plot", str(tmp_path / "taken.png"))
+    assert code == 2 and output.startswith("error: cannot write the plot to ")
+
+
+# ---------------------------------------------------------------------------- many rows
+def _law_rows(distinct, repeats, seed=0):
+    x = np.repeat(np.geomspace(1e3, 1e9, distinct), repeats)
+    noise = np.exp(0.02 * np.random.default_rng(seed).standard_normal(x.size))
+    return x, (1.7 + 400 * x**-0.3) * noise
+
+
+def test_pooling_rows_of_equal_x_fits_the_law_the_rows_make():
+    x, y = _law_rows(40, 50)
+    rows = scaling.fit("m2", x, y, bootstrap=20, pool=False)
+    pooled = scaling.fit("m2", x, y, bootstrap=20, pool=True)
+    assert pooled.pooled == 40 and rows.pooled == 0
+    for name, value in rows.params.items():
+        assert pooled.params[name] == pytest.approx(value, rel=0.02)
+        assert pooled.params[name] == pytest.approx({"e": 1.7, "a": 400, "b": 0.3}[name],
+                                                    rel=0.1)
+    assert len(pooled.boot) == 20 and np.all(np.ptp(pooled.boot, axis=0) > 0)
+    assert len(pooled.y) == len(y)  # the rows stay: intervals take their scatter
+    lower, upper = pooled.band(x, 0.9)
+    assert 0.85 < np.mean((y >= lower) & (y <= upper)) < 0.95
+    # One row a point: the rows' own fit.
+    once, _ = _law_rows(30, 1)
+    alone = scaling.fit("m2", once, 1.7 + 400 * once**-0.3, bootstrap=0, pool=True)
+    plain = scaling.fit("m2", once, 1.7 + 400 * once**-0.3, bootstrap=0, pool=False)
+    assert np.allclose(alone.theta, plain.theta, rtol=1e-6)
+    # Seeds resampled whole, pooled.
+    seeds = np.tile(np.arange(50), 40)
+    grouped = scaling.fit("m2", x, y, bootstrap=10, groups=seeds, pool=True)
+    assert len(grouped.boot) == 10
+
+
+def test_many_distinct_x_pool_into_steps_of_log_x(monkeypatch):
+    from pursuit.scaling import _fit
+
+    monkeypatch.setattr(_fit, "POOLS", 100)
+    x, y = _law_rows(5000, 1)
+    pool = _fit.Pool.of(x)
+    assert pool.size == 100 and pool.x is None
+    px, py, weight = pool.points(x, y)
+    assert weight.sum() == 5000 and np.all(np.diff(px) > 0)
+    fitted = scaling.fit("m2", x, y, bootstrap=5, pool=True)
+    assert fitted.pooled == 100
+    assert fitted.params["b"] == pytest.approx(0.3, rel=0.1)
+    two = _fit.Pool.of(np.column_stack([x, x[::-1]]))
+    assert two.size <= 100
+
+
+def test_fit_of_many_rows_works_on_pooled_points(tmp_path):
+    """200,000 rows (200 x, 1000 seeds each) fit in seconds, not minutes: the solver sees
+    200 points."""
+    x, y = _law_rows(200, 1000)
+    path = tmp_path / "runs.csv"
+    pd.DataFrame({"compute": x, "seed": np.tile(np.arange(1000), 200), "loss": y}).to_csv(
+        path, index=False)
+    code, output = _fit(path, "--group", "seed", "--target", "1.8", "--json")
+    assert code == 0, output
+    summary = json.loads(output)
+    end = x >= x.max() / 32  # the widest window a candidate law fits
+    assert summary["points_fitted"] == 200_000 and summary["points_described"] == end.sum()
+    assert summary["points_pooled"] == len(np.unique(x[end]))
+    assert summary["resamples"] > 0 and summary["forecast"]["target"] == 1.8
+    text = " ".join(CliRunner().invoke(app, ["fit", str(path), "--x", "compute", "--y",
+                                             "loss", "--resamples", "5", "--form", "m2"]
+                                       ).output.split())
+    assert "fitted as at most 200 pooled points" in text

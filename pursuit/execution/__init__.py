@@ -3,5 +3,6 @@
 from pursuit.execution._base import Executor, Sink
 from pursuit.execution._inline import InlineExecutor
 from pursuit.execution._processes import ProcessExecutor
+from pursuit.execution._signals import SigtermGuard, Terminated
 
-__all__ = ["Executor", "InlineExecutor", "ProcessExecutor", "Sink"]
+__all__ = ["Executor", "InlineExecutor", "ProcessExecutor", "SigtermGuard", "Sink", "Terminated"]

@@ -10,6 +10,10 @@ An executor never decides a trial's fate beyond saying how its attempt ended:
 non-number, crashed its process or ran past its timeout) or *preempted* (killed
 from outside, e.g. SIGKILL by the OOM killer or a user). The engine decides
 whether a preempted trial runs again.
+
+From ``start`` to ``close`` an executor holds a ``SigtermGuard`` (see ``_signals``), so
+that SIGTERM stops the engine as Ctrl-C does, and ``close(kill=True)`` leaves no process
+of its running.
 """
 
 from __future__ import annotations

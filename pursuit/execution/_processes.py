@@ -12,6 +12,12 @@ trials and the engine writes the results of several trials in one transaction.
 A task queued behind one that crashed its worker never started: it is sent to the
 worker that replaces it.
 
+A worker never outlives the engine: it ends itself when the engine's process ends, however
+that ends (SIGKILL included), since one left running trains on and writes into the trial's
+directory, which a resumed engine hands to the trial's next attempt. A task travels
+pickled inside an envelope that names its trial, so that a method whose module fails to
+import in the worker alone still fails its own trial, with the import error.
+
 Workers share the machine's cores: each starts with the thread pools of OpenMP, BLAS
 and PyTorch sized to its share (cores / workers, at least 1), since a numerical library
 that spreads over every core in every worker makes trials fight for them and run
@@ -23,7 +29,9 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
+import pickle
 import signal
+import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -32,7 +40,8 @@ from typing import Any
 
 from pursuit.exceptions import WorkerError
 from pursuit.execution._base import Executor, Sink
-from pursuit.trial import Outcome, Point, Task, TrialState, run_task
+from pursuit.execution._signals import SigtermGuard
+from pursuit.trial import Outcome, Point, Task, TrialState, describe, run_task
 
 QUEUE_SECONDS = 0.05  # work handed to a worker in advance, in seconds of mean trial time
 MAX_QUEUE = 8
@@ -43,28 +52,56 @@ THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"
 def _worker_main(conn: Connection) -> None:
     # Ctrl-C reaches the whole process group; only the engine decides what it means.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # SIGTERM ends a worker (its trial is preempted), whatever handler a fork inherited.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    _end_with_the_engine()
     channel = _PipeChannel(conn)
     conn.send(("ready",))
     while True:
         try:
-            task = channel.next_task()
+            envelope = channel.next_task()
         except EOFError:
             return
-        if task is None:
+        if envelope is None:
             return
-        conn.send(("done", run_task(task, channel)))
+        conn.send(("done", _run(envelope, channel)))
+
+
+def _run(envelope: tuple[str, int, int, bytes], channel: _PipeChannel) -> Outcome:
+    _, trial_id, attempt, payload = envelope
+    try:
+        task = pickle.loads(payload)  # imports the method's module
+    except BaseException as error:  # it may fail here alone (another path, no GPU, ...)
+        return Outcome(trial_id, attempt, TrialState.FAILED, error=(
+            f"the worker could not load the method: {describe(error)}"))
+    # Ctrl-C is the engine's (ignored above): whatever a method raises is its own.
+    return run_task(task, channel, interrupts=())
+
+
+def _end_with_the_engine() -> None:
+    """End this process as soon as the engine's ends (SIGKILL, a crash, a lost session)."""
+    parent = mp.parent_process()
+    if parent is None:
+        return
+
+    def watch() -> None:
+        wait([parent.sentinel])  # ready once the engine's end of it is closed
+        os._exit(1)
+
+    threading.Thread(target=watch, name="pursuit-engine-watch", daemon=True).start()
 
 
 class _PipeChannel:
     """The worker's end of the pipe. The engine sends tasks (ahead of time, so that short
-    trials never wait), None to stop, and ("answer", bool) for each ``ask``; the tasks
-    that arrive while a trial waits for its answer are kept for after it."""
+    trials never wait) as ("task", trial id, attempt, pickled task), None to stop, and
+    ("answer", bool) for each ``ask``; the tasks that arrive while a trial waits for its
+    answer are kept for after it."""
 
     def __init__(self, conn: Connection) -> None:
         self._conn = conn
-        self._waiting: deque[Task | None] = deque()
+        self._waiting: deque[Any] = deque()
 
-    def next_task(self) -> Task | None:
+    def next_task(self) -> Any:
         return self._waiting.popleft() if self._waiting else self._conn.recv()
 
     def report(self, trial_id: int, attempt: int, points: list[Point]) -> None:
@@ -97,6 +134,7 @@ class ProcessExecutor(Executor):
         self._pool: list[_Worker] = []
         self._sink: Sink | None = None
         self._mean_seconds = float("inf")  # moving mean of trial wall time
+        self._guard = SigtermGuard()
 
     @property
     def slots(self) -> int:  # type: ignore[override]
@@ -106,6 +144,7 @@ class ProcessExecutor(Executor):
         return self.workers * min(MAX_QUEUE, 1 + int(ahead))
 
     def start(self, sink: Sink) -> None:
+        self._guard.hold()  # until close: SIGTERM stops the run as Ctrl-C does
         self._sink = sink
         self._pool = [self._spawn() for _ in range(self.workers)]
 
@@ -134,8 +173,9 @@ class ProcessExecutor(Executor):
         self._send(index, task)
 
     def _send(self, index: int, task: Task) -> None:
+        envelope = ("task", task.trial_id, task.attempt, pickle.dumps(task, protocol=5))
         try:
-            self._pool[index].conn.send(task)
+            self._pool[index].conn.send(envelope)
         except (BrokenPipeError, OSError):
             pass  # the worker is dead; its sentinel fires and its tasks are handled then
 
@@ -155,7 +195,12 @@ class ProcessExecutor(Executor):
             if not worker.tasks:
                 continue
             if worker.conn in ready or worker.process.sentinel in ready:
-                self._drain(worker)
+                garbled = self._drain(worker)
+                if garbled:  # what it sends can no longer be trusted: end it, and its trial
+                    worker.process.kill()
+                    worker.process.join()
+                    self._replace(index, garbled, preempt=False)
+                    continue
             if worker.tasks and worker.process.sentinel in ready:
                 reason, preempted = _death_reason(worker.process)
                 if not worker.ready and not preempted:
@@ -171,26 +216,37 @@ class ProcessExecutor(Executor):
                 self._replace(index, f"timed out after {worker.tasks[0].timeout:g} s",
                               preempt=False)
 
-    def _drain(self, worker: _Worker) -> None:
+    def _drain(self, worker: _Worker) -> str | None:
+        """Deliver what the worker sent. Say what was wrong when it sent what no worker
+        does (bytes written into its pipe by a method, or by a process the method forked)."""
         assert self._sink is not None
         try:
             while worker.conn.poll():
-                message = worker.conn.recv()
-                if message[0] == "ready":
+                data = worker.conn.recv_bytes()
+                try:
+                    message = pickle.loads(data)
+                except Exception as error:
+                    return f"the worker's messages to the engine were garbled ({error!r:.200})"
+                kind = message[0] if isinstance(message, tuple) and message else None
+                if kind == "ready":
                     worker.ready = True
-                elif message[0] == "report":
+                elif kind == "report":
                     self._sink.on_report(message[1], message[2], message[3])
-                elif message[0] == "ask":
+                elif kind == "ask":
                     stop = bool(self._sink.should_stop(message[1], message[2]))
                     worker.conn.send(("answer", stop))
-                else:
+                elif kind == "done" and worker.tasks and \
+                        message[1].trial_id == worker.tasks[0].trial_id:
                     worker.tasks.popleft()
                     worker.started = time.monotonic()
                     outcome: Outcome = message[1]
                     self._learn(outcome.wall_seconds)
                     self._sink.on_finish(outcome)
+                else:
+                    return f"the worker sent the engine a message out of turn ({kind!r:.200})"
         except (EOFError, OSError):
             pass  # the worker died mid-message; its sentinel says how
+        return None
 
     def _learn(self, seconds: float) -> None:
         if self._mean_seconds == float("inf"):
@@ -201,11 +257,13 @@ class ProcessExecutor(Executor):
     def _replace(self, index: int, reason: str, *, preempt: bool) -> None:
         """End the running task with ``reason``; hand the queued ones to a new worker."""
         old = self._pool[index]
-        task, waiting = old.tasks.popleft(), list(old.tasks)
         old.conn.close()
         assert self._sink is not None
         new = self._pool[index] = self._spawn()
         new.started = time.monotonic()
+        if not old.tasks:  # it broke between trials: none of them ends with it
+            return
+        task, waiting = old.tasks.popleft(), list(old.tasks)
         for queued in waiting:
             new.tasks.append(queued)
             self._send(index, queued)
@@ -215,6 +273,7 @@ class ProcessExecutor(Executor):
                                      wall_seconds=time.monotonic() - old.started))
 
     def close(self, *, kill: bool = False) -> None:
+        self._guard.release()
         for worker in self._pool:
             if kill:
                 worker.process.kill()

@@ -22,7 +22,7 @@ from typing import Any
 import optuna
 
 from pursuit.analysis.claims import ClaimBook, Direction, Stage
-from pursuit.execution import Executor, InlineExecutor, ProcessExecutor
+from pursuit.execution import Executor, InlineExecutor, ProcessExecutor, Terminated
 from pursuit.goal import Goal
 from pursuit.loop.budget import BudgetKeeper, warnings
 from pursuit.loop.journal import Journal, new_engine_id
@@ -137,10 +137,15 @@ class Engine:
         except BaseException as error:
             # Whatever stops the engine, what finished is written and what ran is given back.
             self.executor.close(kill=True)
-            interrupted = isinstance(error, KeyboardInterrupt)
+
+            interrupted = isinstance(error, KeyboardInterrupt | Terminated)
             stop = StopReason.INTERRUPTED if interrupted else StopReason.FAILED
-            why = "the engine was interrupted (Ctrl-C)" if interrupted else \
-                f"the engine stopped: {error!r}"[:500]
+            if isinstance(error, KeyboardInterrupt):
+                why = "the engine was interrupted (Ctrl-C)"
+            elif isinstance(error, Terminated):
+                why = str(error)  # "the engine was stopped by SIGTERM"
+            else:
+                why = f"the engine stopped: {error!r}"[:500]
             self._preempt_live(why)
             self.journal.give_back_own(why)
             self.journal.flush(force=True)

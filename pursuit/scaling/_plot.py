@@ -10,7 +10,9 @@ from pursuit.scaling._summary import PREDICTION_LEVEL, Study
 
 
 def plot(study: Study, path: str | Path, *, x_label: str = "x", y_label: str = "y") -> None:
-    """Write a PNG (or any format matplotlib knows by the suffix) of a one-variable fit."""
+    """Write a PNG (or any format matplotlib knows by the suffix) of a one-variable fit.
+
+    A ValueError says why when the file cannot be written (no such folder, say)."""
     try:
         import matplotlib
 
@@ -54,5 +56,10 @@ def plot(study: Study, path: str | Path, *, x_label: str = "x", y_label: str = "
     axes.grid(True, which="both", alpha=0.3)
     axes.legend(fontsize=8)
     figure.tight_layout()
-    figure.savefig(path)
-    plt.close(figure)
+    try:
+        figure.savefig(path)
+    except OSError as error:
+        raise ValueError(f"cannot write the plot to {path}: "
+                         f"{error.strerror or error}") from None
+    finally:
+        plt.close(figure)

@@ -22,7 +22,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from pursuit.scaling._fit import DELTA, Fit, fit
+from pursuit.scaling._fit import DELTA, POOL_ABOVE, Fit, check_values, fit
 from pursuit.scaling._forms import FORMS, Array, Form
 
 
@@ -172,17 +172,19 @@ class Choice:
     members: dict[str, Fit]  # each candidate in the law, fitted on its window of all points
 
 
-def _enough(form: Form, x: Array, factor: float) -> bool:
-    """Whether the window holds enough points to leave the fit something to check itself
-    against (two more distinct x than the form has parameters)."""
-    return len(np.unique(x[window(x, factor)], axis=0)) >= form.size + 2
+def _distinct(x: Array, factor: float) -> int:
+    """How many distinct x the window holds."""
+    return len(np.unique(x[window(x, factor)], axis=0))
 
 
 def _score(x: Array, y: Array, kept: Array, held: Array, candidates: Sequence[Form],
-           factors: Sequence[float], delta: float,
+           factors: Sequence[float], delta: float, pool: bool = False,
            ) -> tuple[dict[str, float], dict[str, tuple[Form, float, Array]]]:
     """Each form fitted to each window of the kept points and scored on the held-back
-    ones: RMSLE per candidate (NaN: not fitted), and the fitted candidates' solutions."""
+    ones: RMSLE per candidate (NaN: not fitted), and the fitted candidates' solutions.
+
+    A window is fitted only where it holds enough points to leave the fit something to
+    check itself against: two more distinct x than the form has parameters."""
     scores: dict[str, float] = {}
     fitted: dict[str, tuple[Form, float, Array]] = {}
     seen: set[bytes] = set()  # windows that hold the same points are one candidate
@@ -194,24 +196,44 @@ def _score(x: Array, y: Array, kept: Array, held: Array, candidates: Sequence[Fo
         seen.add(points)
         inside = window(x[kept], factor)
         xs, ys = x[kept][inside], y[kept][inside]
+        distinct = math.inf if factor == WHOLE else min(_distinct(x[kept], factor),
+                                                        _distinct(x, factor))
         for form in candidates:
             name = label(form, factor)
             scores[name] = math.nan
-            if factor != WHOLE and not (_enough(form, x[kept], factor)
-                                        and _enough(form, x, factor)):
+            if distinct < form.size + 2:
                 continue
             try:  # a wider window's solution is a good start for a narrower one
                 if form.name in wider:
                     trial = fit(form, xs, ys, delta=delta, bootstrap=0,
-                                starts=[wider[form.name]], top_starts=1)
+                                starts=[wider[form.name]], top_starts=1, pool=pool)
                 else:
-                    trial = fit(form, xs, ys, delta=delta, bootstrap=0)
+                    trial = fit(form, xs, ys, delta=delta, bootstrap=0, pool=pool)
             except ValueError:
                 continue
             wider[form.name] = trial.theta
             scores[name] = rmsle(trial.predict(x[held]), y[held])
             fitted[name] = (form, factor, trial.theta)
     return scores, fitted
+
+
+def _check(x: Array, y: Array, candidates: Sequence[Form]) -> None:
+    """A ValueError unless (x, y) leaves the smallest candidate points to fit and one x
+    to be scored on."""
+    if x.ndim != 1 or len(x) != len(y):
+        raise ValueError(f"select takes one column of x and as many y; got x of shape "
+                         f"{x.shape} and {len(y)} values of y")
+    check_values(x, y)
+    smallest = min(candidates, key=lambda c: c.size)
+    needed = smallest.size + 1
+    distinct = len(np.unique(x))
+    if distinct < needed:
+        raise ValueError(f"choosing a law needs points at {needed} or more distinct x "
+                         f"values ({smallest.size} to fit {smallest.name}, the smallest "
+                         f"form, and 1 to score it on); got {len(x)} points at {distinct} "
+                         "distinct x values (duplicates count once)")
+    if np.ptp(y) == 0:
+        raise ValueError("y is constant: there is no trend to fit")
 
 
 def select(x: Array | Sequence[float], y: Array | Sequence[float], *,
@@ -227,13 +249,19 @@ def select(x: Array | Sequence[float], y: Array | Sequence[float], *,
     window holds enough points for any form, the whole curve is used. ``bootstrap``
     resamples are shared among the blended candidates; each refit takes at most 20
     evaluations from the candidate's fit (a truncated bootstrap: enough for the scatter
-    of a law near its fit, which is all a blend's intervals take from it)."""
+    of a law near its fit, which is all a blend's intervals take from it). Past
+    ``POOL_ABOVE`` points, every candidate is fitted on pooled points (see ``fit``).
+
+    Every point is checked, not only those of the windows: a ValueError names the first
+    that is not finite and > 0, or says how many distinct x a choice needs."""
     x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
     candidates = [FORMS[f] if isinstance(f, str) else f for f in (forms or DEFAULT_FORMS)]
+    _check(x, y, candidates)
+    pool = len(x) > POOL_ABOVE  # every candidate fitted alike (see fit)
     kept, held = split_near_end(x, back_factor, max(c.size for c in candidates) + 2)
-    scores, chosen = _score(x, y, kept, held, candidates, windows, delta)
+    scores, chosen = _score(x, y, kept, held, candidates, windows, delta, pool)
     if not chosen:  # no window holds enough points: the whole curve
-        whole, chosen = _score(x, y, kept, held, candidates, [WHOLE], delta)
+        whole, chosen = _score(x, y, kept, held, candidates, [WHOLE], delta, pool)
         scores.update(whole)
     if not chosen:
         raise ValueError(f"no form could be fitted on the {int(kept.sum())} points left after "
@@ -256,7 +284,8 @@ def select(x: Array | Sequence[float], y: Array | Sequence[float], *,
         # a few points moves the solution a little.
         members[name] = fit(form, x[inside], y[inside], delta=delta, bootstrap=share,
                             groups=None if groups is None else np.asarray(groups)[inside],
-                            seed=seed, starts=[theta], top_starts=1, bootstrap_steps=20)
+                            seed=seed, starts=[theta], top_starts=1, bootstrap_steps=20,
+                            pool=pool)
     # The law describes the widest window its members saw; its scatter is measured there.
     seen_by_law = window(x, max(chosen[name][1] for name in members))
     span = math.log(np.max(x) / np.max(x[kept]))
@@ -273,5 +302,6 @@ def select(x: Array | Sequence[float], y: Array | Sequence[float], *,
     theta = np.concatenate([m.theta for m in members.values()])
     cost = sum(w * m.cost for w, m in zip(weights.values(), members.values(), strict=True))
     combined = Fit(blended, theta, x[seen_by_law], y[seen_by_law], cost, boot,
-                   extrapolation_error=error, extrapolation_span=span)
+                   extrapolation_error=error, extrapolation_span=span,
+                   pooled=max(m.pooled for m in members.values()))
     return Choice(combined, scores, weights, members)

@@ -11,8 +11,9 @@ import pandas as pd
 
 from pursuit.scaling._fit import Fit, fit
 from pursuit.scaling._forecast import Forecast, compute_forecast, forecast, optimal_allocation
-from pursuit.scaling._forms import FORMS
-from pursuit.scaling._select import describe, rmsle, select, split_largest
+from pursuit.scaling._forms import FORMS, Form
+from pursuit.scaling._select import DEFAULT_FORMS, describe, rmsle, select, split_largest
+from pursuit.scaling._table import Line, columns, rows_of_frame
 
 PARAM_LEVEL = 0.95
 PREDICTION_LEVEL = 0.9
@@ -37,6 +38,7 @@ class Study:
             "form": self.fit.form.name, "formula": self.fit.form.formula,
             "law": law, "members": members,
             "points_fitted": int(len(self.y_seen)), "points_described": int(len(self.fit.y)),
+            "points_pooled": self.fit.pooled or None,
             "resamples": int(len(self.fit.boot)),
             "params": {name: {"value": v, "lower": lo, "upper": hi} for name, (v, lo, hi)
                        in self.fit.param_intervals(PARAM_LEVEL).items()},
@@ -65,30 +67,71 @@ class Study:
         return out
 
 
+def _needed(form: str, variables: int) -> tuple[int, str]:
+    """The distinct x a fit of ``form`` needs at the least, and why."""
+    if form != "auto":
+        law = FORMS[form]
+        if law.variables != variables:
+            raise ValueError(f"form {form!r} takes {law.variables} column(s) of x, got "
+                             f"{variables}")
+        return law.size, f"{form} has {law.size} parameters"
+    if variables == 1:
+        smallest = min((FORMS[f] for f in DEFAULT_FORMS), key=lambda f: f.size)
+        return smallest.size + 1, (f"auto fits {', '.join(DEFAULT_FORMS)} and scores each "
+                                   f"on points it holds back; {smallest.name} has "
+                                   f"{smallest.size} parameters")
+    law = _law_of(variables)
+    return law.size, f"auto fits {law.name}, of {law.size} parameters, to {variables} columns"
+
+
+def _law_of(variables: int) -> Form:
+    """The law fitted with ``--form auto`` to several columns of x."""
+    for law in FORMS.values():
+        if law.variables == variables:
+            return law
+    takes = sorted({f.variables for f in FORMS.values()})
+    raise ValueError(f"no form takes {variables} columns of x; forms take "
+                     f"{' or '.join(map(str, takes))}")
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
 def study(frame: pd.DataFrame, x: Sequence[str], y: str, *, form: str = "auto",
           holdout: float | None = None, holdout_column: str | None = None,
           target: float | None = None, group: str | None = None, bootstrap: int = 200,
-          seed: int = 0) -> Study:
-    """Fit ``y`` against the ``x`` columns of ``frame``; score held-out rows; forecast."""
-    for column in [*x, y, *(c for c in (holdout_column, group) if c)]:
-        if column not in frame.columns:
-            raise ValueError(f"no column {column!r}; the table has {list(frame.columns)}")
+          seed: int = 0, line: Line = rows_of_frame) -> Study:
+    """Fit ``y`` against the ``x`` columns of ``frame``; score held-out rows; forecast.
+
+    Every row is checked alike, whatever the form: x and y finite and > 0, the holdout
+    column 0/1 or true/false, each group labelled; a ValueError names the column, the
+    row (``line`` says where a row is: ``lines_of_csv`` for a CSV file) and the value."""
     if form != "auto" and form not in FORMS:
         raise ValueError(f"form must be auto or one of {', '.join(FORMS)}, got {form!r}")
     if holdout is not None and holdout_column is not None:
         raise ValueError("give --holdout or --holdout-column, not both")
     if holdout is not None and not 0 < holdout < 1:
         raise ValueError(f"--holdout must be a fraction between 0 and 1, got {holdout}")
-    xs = frame[list(x)].to_numpy(dtype=float)
-    xs = xs[:, 0] if len(x) == 1 else xs
-    ys = frame[y].to_numpy(dtype=float)
-    if holdout_column is not None:
-        keep = frame[holdout_column].astype(bool).to_numpy()
-    elif holdout is not None:
+    table = columns(frame, x, y, holdout_column=holdout_column, group=group, line=line)
+    xs, ys = table.x, table.y
+    needed, why = _needed(form, len(x))
+    if table.fitted is not None:
+        keep = table.fitted
+    elif holdout is not None and len(ys):
         keep, _ = split_largest(xs, holdout)
     else:
         keep = np.ones(len(ys), dtype=bool)
-    groups = frame[group].to_numpy()[keep] if group else None
+    distinct = len(np.unique(xs[keep], axis=0))
+    if distinct < needed:
+        have = "the table has no rows" if not len(ys) else \
+            f"the table has {_plural(len(ys), 'row')}" + \
+            (f", {int(keep.sum())} of them left to fit after holding out {int((~keep).sum())},"
+             if not keep.all() else "") + \
+            f" at {_plural(distinct, 'distinct x value')}"
+        raise ValueError(f"the fit needs points at {needed} or more distinct x values "
+                         f"({why}); {have}")
+    groups = table.groups[keep] if table.groups is not None else None
     scores: dict[str, float] = {}
     weights: dict[str, float] = {}
     if form == "auto":
@@ -96,9 +139,8 @@ def study(frame: pd.DataFrame, x: Sequence[str], y: str, *, form: str = "auto",
             choice = select(xs[keep], ys[keep], bootstrap=bootstrap, groups=groups, seed=seed)
             fitted, scores, weights = choice.fit, choice.scores, choice.weights
         else:
-            law = next(f for f in FORMS.values() if f.variables == len(x))
-            fitted = fit(law, xs[keep], ys[keep], bootstrap=bootstrap, groups=groups,
-                         seed=seed)
+            fitted = fit(_law_of(len(x)), xs[keep], ys[keep], bootstrap=bootstrap,
+                         groups=groups, seed=seed)
     else:
         fitted = fit(form, xs[keep], ys[keep], bootstrap=bootstrap, groups=groups, seed=seed)
     outlook = None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from sqlalchemy import (
+                        BigInteger,
                         Boolean,
                         Column,
                         Float,
@@ -65,7 +66,7 @@ curve_points = Table(
     Column("trial_id", Integer, ForeignKey("trials.id"), primary_key=True),
     Column("attempt", Integer, primary_key=True),
     Column("metric", String(100), primary_key=True),
-    Column("step", Integer, primary_key=True),
+    Column("step", BigInteger, primary_key=True),
     Column("value", Float, nullable=True),  # NULL stands for NaN (SQLite cannot hold NaN)
 )
 

@@ -20,7 +20,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection, Engine
 
-from pursuit.exceptions import StoreError
+from pursuit.exceptions import StoreError, UnusableStoreError
 from pursuit.store import _models as m
 from pursuit.store._base import (
     EngineRun,
@@ -61,13 +61,21 @@ def _from_db(value: float | None) -> float:
 class SQLStore(Store):
     """A store in a SQL database reached through SQLAlchemy."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, create: bool = True) -> None:
+        """Open the store at ``url``, bringing its schema up to date; with ``create``,
+        make one where there is none. Raises UnusableStoreError for what is no store of
+        this Pursuit's: none there (when not creating), another program's database, a
+        schema from a newer Pursuit."""
         self.url = url
-        self._engine = _connect(url)
+        self._engine = _connect(url, create)
         self._writer = self._engine.execution_options(writes=True)
         self._method_ids: dict[tuple[int, str], int] = {}
-        with self._translated("opening the store"):
-            _migrate(self._writer)
+        try:
+            with self._translated("opening the store"):
+                _migrate(self._writer, create)
+        except BaseException:
+            self._engine.dispose()  # a store refused leaves no connection open
+            raise
 
     def __getstate__(self) -> dict[str, Any]:
         return {"url": self.url}  # connections never cross a process boundary
@@ -320,7 +328,14 @@ class SQLStore(Store):
             "SELECT (julianday('now') - 2440587.5) * 86400.0").scalar_one())
 
 
-def _connect(url: str) -> Engine:
+def _connect(url: str, create: bool) -> Engine:
+    try:
+        parsed = sa.engine.make_url(url)
+    except (sa.exc.ArgumentError, ValueError):  # (its message may hold the password)
+        raise UnusableStoreError("the store URL is not well formed (a port is a number; "
+                                 "%-escape special characters in a password)") from None
+    if parsed.get_backend_name() == "sqlite":
+        _check_sqlite_path(parsed.database, create)
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url[len("postgresql://"):]
     if url.startswith("postgresql"):
@@ -351,16 +366,73 @@ def _connect(url: str) -> Engine:
     return engine
 
 
-def _migrate(engine: Engine) -> None:
+def _check_sqlite_path(database: str | None, create: bool) -> None:
+    """SQLite makes a new, empty database wherever it is pointed: a mistyped path would
+    silently become one. Say what is wrong with the path instead."""
+    if not database or database == ":memory:":
+        return
+    path = Path(database)
+    if path.is_dir():
+        raise UnusableStoreError(f"{path} is a folder, not a store; name a file in it, such "
+                                 f"as {path / 'pursuit.db'}")
+    if path.exists():
+        return
+    if not create:
+        raise UnusableStoreError(f"there is no store at {path}: no such file (a store is "
+                                 "made by `pursuit run`; is the path right?)")
+    if not path.parent.is_dir():
+        raise UnusableStoreError(f"cannot make a store at {path}: there is no folder "
+                                 f"{path.parent}")
+
+
+def _migrate(engine: Engine, create: bool) -> None:
     """Bring the schema to the newest revision, once, under a lock. ``engine`` is the
-    store's writer: on SQLite its transactions begin by taking the write lock."""
+    store's writer: on SQLite its transactions begin by taking the write lock. Refuses a
+    database that is not a store of this Pursuit's (see ``_refuse_unknown``)."""
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
-    head = ScriptDirectory.from_config(config).get_current_head()
+    scripts = ScriptDirectory.from_config(config)
+    head = scripts.get_current_head()
     with engine.begin() as conn:  # SQLite: a writer's transaction holds the write lock
         if conn.dialect.name == "postgresql":
             conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_PG_MIGRATION_LOCK})")
-        if MigrationContext.configure(conn).get_current_revision() == head:
+        current = MigrationContext.configure(conn).get_current_revision()
+        if current == head:
             return
+        known = {script.revision for script in scripts.walk_revisions()}
+        if current not in known:
+            _refuse_unknown(conn, current, create)
         config.attributes["connection"] = conn
         command.upgrade(config, "head")
+
+
+def _refuse_unknown(conn: Connection, revision: str | None, create: bool) -> None:
+    """Before Pursuit makes its tables in a database that holds no store of a revision it
+    knows, make sure it may: the database holds no one else's tables, and a reader
+    (not ``create``) never makes a store."""
+    tables = set(sa.inspect(conn).get_table_names())
+    where = _where(conn)
+    if revision is not None and {"goals", "trials"} <= tables:
+        raise UnusableStoreError(f"the store at {where} was written by a newer Pursuit "
+                                 f"(schema revision {revision}); upgrade Pursuit")
+    foreign = sorted(tables - set(m.metadata.tables) - {"alembic_version"})
+    if foreign:
+        named = ", ".join(foreign[:10]) + (f" and {len(foreign) - 10} more"
+                                           if len(foreign) > 10 else "")
+        raise UnusableStoreError(f"{where} is not a Pursuit store: it holds tables that are "
+                                 f"not Pursuit's ({named}); give Pursuit a database of its "
+                                 "own")
+    if revision is not None:  # another program's Alembic revision, in no tables yet
+        raise UnusableStoreError(f"{where} is not a Pursuit store: its schema revision "
+                                 f"{revision!r} is not Pursuit's")
+    if not create:
+        raise UnusableStoreError(f"there is no store at {where}: the database holds no "
+                                 "Pursuit tables (a store is made by `pursuit run`)")
+
+
+def _where(conn: Connection) -> str:
+    """The database in words for a message: a SQLite file's path, else the URL with no
+    password."""
+    url = conn.engine.url
+    return str(url.database) if url.get_backend_name() == "sqlite" else \
+        url.render_as_string(hide_password=True)
