@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import math
+import sqlite3
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -328,6 +329,21 @@ class SQLStore(Store):
             "SELECT (julianday('now') - 2440587.5) * 86400.0").scalar_one())
 
 
+def _wal(cursor: Any, wait: float = 30.0) -> None:
+    """Put the file in WAL mode. Turning it on takes the file's exclusive lock and, as
+    seen once with two engines opening one new store, can answer "database is locked" at
+    once instead of waiting for the other's migration: so wait here, as for any lock."""
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
 def _connect(url: str, create: bool) -> Engine:
     try:
         parsed = sa.engine.make_url(url)
@@ -350,7 +366,7 @@ def _connect(url: str, create: bool) -> Engine:
         dbapi_conn.isolation_level = None  # transactions begin where _begin says, below
         # WAL lets readers (status, dashboard) work while the engine writes.
         cursor = dbapi_conn.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
+        _wal(cursor)
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
