@@ -491,7 +491,9 @@ def _print_ladder(ladder: list[dict[str, Any]]) -> None:
         out.print(text, highlight=False, markup=False)
 
     for entry in ladder:
-        head = f"ladder {entry['method']}.{entry['dial']} over {entry['rungs']}"
+        at = " ".join(f"{k}={_fmt(v, 3)}" for k, v in entry.get("at", {}).items())
+        head = f"ladder {entry['method']}.{entry['dial']} over {entry['rungs']}" + \
+            (f" (at {at})" if at else "")
         if "form" not in entry:
             say(f"{head}: {entry.get('note', 'no fit')}")
             continue

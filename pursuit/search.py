@@ -13,6 +13,7 @@ import itertools
 import math
 from collections.abc import Mapping
 
+import numpy as np
 import optuna
 
 from pursuit.analysis.claims import Direction
@@ -26,11 +27,14 @@ class MethodSearch:
     """The search over one method's dials."""
 
     def __init__(self, method: Method, direction: Direction, sampler: optuna.samplers.BaseSampler,
-                 pruner: optuna.pruners.BasePruner) -> None:
+                 pruner: optuna.pruners.BasePruner, *, stream: int = 0) -> None:
+        """``stream``: the method's place among the goal's searched methods, so that each
+        draws its own random numbers from the one seeded sampler it is given."""
         self.method = method
         self._distributions = {name: dial.distribution() for name, dial in method.dials.items()}
         # Each method gets its own copy: samplers keep state about the study they serve.
-        self._study = optuna.create_study(direction=direction.value, sampler=copy.deepcopy(sampler),
+        self._study = optuna.create_study(direction=direction.value,
+                                          sampler=own_copy(sampler, stream),
                                           pruner=copy.deepcopy(pruner))
         self._steps: dict[int, set[int]] = {}
         self._recorded = 0
@@ -94,6 +98,25 @@ class MethodSearch:
             self._study.tell(trial, state=optuna.trial.TrialState.PRUNED)
         else:
             self._study.tell(trial, state=optuna.trial.TrialState.FAIL)
+
+
+def own_copy(sampler: optuna.samplers.BaseSampler, stream: int
+             ) -> optuna.samplers.BaseSampler:
+    """A copy of ``sampler`` with random stream number ``stream``. Copies of one seeded
+    sampler would draw the same numbers, so every method would be screened at the same
+    points of its range; stream 0 keeps the seed's own, the others are derived from it
+    (or reseeded at random, for a sampler whose generator is not Optuna's usual one)."""
+    own = copy.deepcopy(sampler)
+    if stream == 0:
+        return own
+    found = [getattr(getattr(part, "_rng", None), "rng", None)
+             for part in (own, getattr(own, "_random_sampler", None))]
+    generators = [g for g in found if isinstance(g, np.random.RandomState)]
+    if not generators:
+        own.reseed_rng()
+    for generator in generators:
+        generator.seed((int(generator.randint(2**31 - 1)) + stream) % 2**32)
+    return own
 
 
 PRUNER_STEPS_PER_OCTAVE = 64

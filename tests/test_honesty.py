@@ -108,3 +108,19 @@ def test_a_budget_that_leaves_no_search_is_said_before_the_run(tmp_path):
     lines.clear()
     run(short, MemoryStore(), workdir=tmp_path, log=lines.append)
     assert any("does not cover the baselines" in line for line in lines)
+
+
+def test_each_method_searches_with_its_own_random_numbers(tmp_path):
+    """One seeded sampler for the goal, copied per method: the copies must not screen
+    every method at the same points of its range."""
+    store = MemoryStore()
+    goal = Goal(name="streams", metric="value", direction="maximize", seeds=1,
+                budget={"max_trials": 12},
+                methods=[{"entry": "sample_methods:quadratic", "name": "a"},
+                         {"entry": "sample_methods:quadratic", "name": "b"}])
+    run(goal, store, workdir=tmp_path)
+    frame = pursuit.Results(store).results()
+    screened = frame[frame["stage"] == "search"]
+    a = screened[screened["method"] == "a"]["dial.x"].tolist()
+    b = screened[screened["method"] == "b"]["dial.x"].tolist()
+    assert a and b and not set(a) & set(b)

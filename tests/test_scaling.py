@@ -703,3 +703,26 @@ def test_fit_of_many_rows_works_on_pooled_points(tmp_path):
                                              "loss", "--resamples", "5", "--form", "m2"]
                                        ).output.split())
     assert "fitted as at most 200 pooled points" in text
+
+
+def test_a_method_that_climbs_two_ladders_gets_a_law_for_each():
+    """The leader changed between rounds: each ladder is a line of its own, never mixed
+    into a configuration that does not exist."""
+    import pandas as pd
+
+    from pursuit.scaling import ladder_forecasts
+
+    rows = []
+    for lr, start in ((0.1, 16), (0.3, 32)):  # two leaders, one ladder each
+        for width in [start // 4, start // 2, start, start * 2, start * 4]:
+            for seed in (1, 2, 3):
+                loss = (0.1 + 2.0 * width ** -0.5) * (1 + lr) + 0.001 * seed
+                stage = "confirm" if width == start else "ladder"
+                rows.append({"method": "m", "stage": stage, "state": "completed",
+                             "seed": seed, "dial.lr": lr, "dial.width": width, "loss": loss,
+                             "cost.wall_seconds": 0.01 * width})
+    entries = ladder_forecasts(pd.DataFrame(rows), metric="loss", direction="minimize",
+                               target=0.2)
+    assert sorted((e["dial"], e["at"]["lr"]) for e in entries) == [("width", 0.1),
+                                                                  ("width", 0.3)]
+    assert all("law" in e and len(e["rungs"]) == 5 for e in entries)

@@ -92,8 +92,9 @@ class Engine:
         self.metric = goal.metric
         self.methods = {m.name: m for m in goal.resolved_methods()}
         sampler, pruner = sampler or default_sampler(), pruner or default_pruner()
-        self.searches = {m.name: MethodSearch(m, goal.direction, sampler, pruner)
-                         for m in self.methods.values() if goal.searchable(m)}
+        searchable = [m for m in self.methods.values() if goal.searchable(m)]
+        self.searches = {m.name: MethodSearch(m, goal.direction, sampler, pruner, stream=i)
+                         for i, m in enumerate(searchable)}
         self.goal_id = store.ensure_goal(self.name, goal.spec(), parent_id)
         self.engine_id = new_engine_id()
         # Absolute, and one per store and goal: a method may chdir into its folder, and

@@ -56,6 +56,30 @@ def _fit_rungs(x: np.ndarray, y: np.ndarray, seeds: Sequence[object]
     return fit("m1", x, y, bootstrap=200, groups=seeds), {}, {}
 
 
+def _ladder_lines(done: pd.DataFrame, ladder: pd.DataFrame
+                  ) -> list[tuple[str, pd.DataFrame, str, dict[str, Any]]]:
+    """Each line a ladder climbed: (method, its completed rows on the line, the dial
+    stepped, the other dials' values). A line holds one dial's values with the others
+    fixed; a method climbs a new one whenever its leader changes, so lines are found
+    from the rows, never from a single leader."""
+    lines = []
+    for method, rungs in ladder.groupby("method"):
+        own = done[done["method"] == method]
+        dials = [c for c in own.columns if c.startswith("dial.") and own[c].notna().any()]
+        for dial in dials:
+            others = [c for c in dials if c != dial]
+            keys = own[others].astype(str).agg("|".join, axis=1) if others else \
+                pd.Series("", index=own.index)
+            for key in sorted(set(keys.loc[rungs.index])):
+                rows = own[keys == key]
+                stepped = rows.loc[rows.index.intersection(rungs.index), dial].nunique()
+                if stepped >= 2 and rows[dial].nunique() >= 3:
+                    first = rows.iloc[0]
+                    lines.append((str(method), rows, dial,
+                                  {c[len("dial."):]: first[c] for c in others}))
+    return lines
+
+
 def ladder_forecasts(frame: pd.DataFrame, *, metric: str, direction: str,
                      target: float | None, level: float = 0.9,
                      dial_ranges: Mapping[str, tuple[float, float]] | None = None,
@@ -72,48 +96,39 @@ def ladder_forecasts(frame: pd.DataFrame, *, metric: str, direction: str,
     done = frame[(frame["state"] == "completed") & np.isfinite(frame[metric].astype(float))]
     ladder = done[done["stage"] == "ladder"]
     out = []
-    for method, rungs in ladder.groupby("method"):
-        dials = [c for c in rungs.columns if c.startswith("dial.") and rungs[c].notna().any()]
-        leader = {c: rungs[c].mode().iloc[0] for c in dials}
-        own = done[done["method"] == method]
-        for dial in [c for c in dials if rungs[c].nunique() > 1]:  # the dials it stepped
-            others = [c for c in dials if c != dial]
-            rows = own[(own[others] == pd.Series({c: leader[c] for c in others})).all(axis=1)] \
-                if others else own
-            if rows[dial].nunique() < 3:
-                continue
-            x = rows[dial].astype(float).to_numpy()
-            shortfall = _shortfall(rows[metric].astype(float).to_numpy(), direction, target)
-            entry: dict[str, Any] = {"method": method, "dial": dial[len("dial."):],
-                                     "points": int(len(rows)),
-                                     "rungs": sorted(set(x.tolist()))}
-            if shortfall is None or np.any(shortfall[0] <= 0) or np.any(x <= 0):
-                entry["note"] = "the metric is not a positive quantity falling with scale"
-                out.append(entry)
-                continue
-            y, goal = shortfall
-            try:
-                law, weights, scores = _fit_rungs(x, y, rows["seed"].to_numpy())
-            except ValueError as error:
-                entry["note"] = str(error)
-                out.append(entry)
-                continue
-            fitted_on = "1 - " + metric if direction == "maximize" else metric
-            written, members = describe(law, weights, scores, [entry["dial"]], fitted_on)
-            entry.update({"form": law.form.name, "formula": law.form.formula,
-                          "law": written, "members": members, "fitted_on": fitted_on,
-                          "params": {k: {"value": v, "lower": lo, "upper": hi} for k, (v, lo, hi)
-                                     in law.param_intervals(0.95).items()}})
-            if goal is not None and goal > 0:
-                outlook = forecast(law, goal, level, largest=float(np.max(x)), what="rung",
-                                   limits=_dial_range(dial_ranges, str(method), entry["dial"]))
-                entry["forecast"] = outlook.as_dict()  # its "extrapolation" says how far
-                cost = rows["cost.wall_seconds"].astype(float).to_numpy()
-                try:
-                    trend = power_trend(x, cost)
-                except ValueError:
-                    trend = None
-                if trend is not None and outlook.reachable:
-                    entry["compute_seconds"] = _compute_seconds(trend, outlook)
+    for method, rows, dial, at in _ladder_lines(done, ladder):
+        x = rows[dial].astype(float).to_numpy()
+        shortfall = _shortfall(rows[metric].astype(float).to_numpy(), direction, target)
+        entry: dict[str, Any] = {"method": method, "dial": dial[len("dial."):],
+                                 "at": at, "points": int(len(rows)),
+                                 "rungs": sorted(set(x.tolist()))}
+        if shortfall is None or np.any(shortfall[0] <= 0) or np.any(x <= 0):
+            entry["note"] = "the metric is not a positive quantity falling with scale"
             out.append(entry)
+            continue
+        y, goal = shortfall
+        try:
+            law, weights, scores = _fit_rungs(x, y, rows["seed"].to_numpy())
+        except ValueError as error:
+            entry["note"] = str(error)
+            out.append(entry)
+            continue
+        fitted_on = "1 - " + metric if direction == "maximize" else metric
+        written, members = describe(law, weights, scores, [entry["dial"]], fitted_on)
+        entry.update({"form": law.form.name, "formula": law.form.formula,
+                      "law": written, "members": members, "fitted_on": fitted_on,
+                      "params": {k: {"value": v, "lower": lo, "upper": hi} for k, (v, lo, hi)
+                                 in law.param_intervals(0.95).items()}})
+        if goal is not None and goal > 0:
+            outlook = forecast(law, goal, level, largest=float(np.max(x)), what="rung",
+                               limits=_dial_range(dial_ranges, str(method), entry["dial"]))
+            entry["forecast"] = outlook.as_dict()  # its "extrapolation" says how far
+            cost = rows["cost.wall_seconds"].astype(float).to_numpy()
+            try:
+                trend = power_trend(x, cost)
+            except ValueError:
+                trend = None
+            if trend is not None and outlook.reachable:
+                entry["compute_seconds"] = _compute_seconds(trend, outlook)
+        out.append(entry)
     return out
