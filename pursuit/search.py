@@ -83,9 +83,11 @@ class MethodSearch:
     def report(self, trial: optuna.Trial, step: int, value: float) -> None:
         """Tell the pruner a point of the curve, if it is one the pruner compares at."""
         seen = self._steps.setdefault(trial.number, set())
-        if step not in seen and not math.isnan(value) and pruner_step(step):
-            seen.add(step)
+        if step in seen or math.isnan(value):
+            return
+        if told(len(seen)):  # the n-th point of the curve, whatever its step
             trial.report(value, step)
+        seen.add(step)
 
     def should_prune(self, trial: optuna.Trial) -> bool:
         return trial.should_prune()
@@ -122,16 +124,18 @@ def own_copy(sampler: optuna.samplers.BaseSampler, stream: int
 PRUNER_STEPS_PER_OCTAVE = 64
 
 
-def pruner_step(step: int) -> bool:
-    """Whether the pruner is told the point at ``step``: every step up to 128, then 64
-    evenly spaced steps per doubling. Optuna copies a trial's curve at every report, so
-    a curve of n points told whole costs O(n^2) (300,000 points: minutes); thinned, a
-    curve of any length costs O(n), about 1,000 points are told, and every trial is
-    thinned at the same steps, so the pruner still compares like with like."""
-    if step < 2 * PRUNER_STEPS_PER_OCTAVE:
+def told(n: int) -> bool:
+    """Whether the pruner is told the n-th point of a curve (n = 0, 1, ...): the first
+    128, then 64 evenly spaced per doubling of n. Optuna copies a trial's curve at every
+    report, so a curve of n points told whole costs O(n^2) (300,000 points: minutes);
+    thinned, a curve of any length costs O(n) and about 1,000 points are told. Thinned by
+    count, not by step value, so that curves reported every 5,000 steps, or at episode
+    ends, are thinned alike in every trial that reports alike, and the pruner compares
+    like with like at the steps it is told."""
+    if n < 2 * PRUNER_STEPS_PER_OCTAVE:
         return True
-    spacing = 1 << (step.bit_length() - 1 - PRUNER_STEPS_PER_OCTAVE.bit_length() + 1)
-    return step % spacing == 0
+    spacing = 1 << (n.bit_length() - 1 - PRUNER_STEPS_PER_OCTAVE.bit_length() + 1)
+    return n % spacing == 0
 
 
 def default_sampler(seed: int = 0) -> optuna.samplers.BaseSampler:

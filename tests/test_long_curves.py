@@ -11,7 +11,7 @@ from pursuit import Goal
 from pursuit.execution import InlineExecutor
 from pursuit.loop import Engine, Policy
 from pursuit.loop.journal import Journal
-from pursuit.search import pruner_step
+from pursuit.search import MethodSearch, told
 from pursuit.store import MemoryStore
 
 
@@ -30,19 +30,32 @@ def test_a_long_curve_is_kept_whole_and_thinned_for_the_pruner(tmp_path):
     for trial in trials:
         assert len(store.curve(trial.id)) == LONG_CURVE  # every point is kept
     [study] = [s._study for s in engine.searches.values()]
-    told = [len(t.intermediate_values) for t in study.trials]
-    assert told and max(told) == sum(pruner_step(s) for s in range(LONG_CURVE)) < 1_000
+    counts = [len(t.intermediate_values) for t in study.trials]
+    assert counts and max(counts) == sum(told(n) for n in range(LONG_CURVE)) < 1_000
 
 
-@pytest.mark.parametrize("step", [0, 1, 127, 128, 129, 255, 256, 4096, 10**9, 2**62])
-def test_every_trial_is_thinned_at_the_same_steps(step):
-    # A pruner compares trials at a step both reported: the rule depends on the step alone.
-    told = pruner_step(step)
-    assert told == pruner_step(step)
-    assert told if step < 128 else True
-    if step >= 128:
-        spacing = 2 ** (step.bit_length() - 7)
-        assert told == (step % spacing == 0)
+@pytest.mark.parametrize("every", [1, 7, 4096, 5000])
+def test_a_curve_reported_at_any_steps_reaches_the_pruner_thinned_alike(every):
+    """Curves reported every 5,000 steps (or at episode ends) must reach the pruner too,
+    at the same steps in every trial that reports alike."""
+    import sample_methods
+
+    from pursuit.analysis.claims import Direction
+
+    search = MethodSearch(sample_methods.quadratic, Direction.MAXIMIZE,
+                          optuna.samplers.RandomSampler(seed=0),
+                          optuna.pruners.MedianPruner())
+    steps_told = []
+    for _ in range(2):
+        trial, _ = search.ask()
+        for k in range(3000):
+            search.report(trial, every * k, 0.5)
+        steps_told.append(sorted(trial.storage.get_trial(trial._trial_id)
+                                 .intermediate_values))
+        search.tell(trial, "completed", 0.5)
+    assert steps_told[0] == steps_told[1]
+    assert len(steps_told[0]) == sum(told(n) for n in range(3000)) > 128
+    assert steps_told[0][:128] == [every * k for k in range(128)]
 
 
 def test_the_heartbeat_goes_on_while_the_engine_is_busy():
