@@ -46,6 +46,7 @@ def test_offset_power_law_recovers_its_parameters(e, a, b, seed):
 @settings(max_examples=20, deadline=None)
 @given(e=st.floats(0.0, 1.0), e0=st.floats(1.5, 5.0), alpha=st.floats(0.0, 2.0),
        log_beta=st.floats(-5, 5), c=st.floats(-2.0, -0.05))
+@example(e=0.44912689619132784, e0=1.5527510907488404, alpha=0.0, log_beta=1.0, c=-1.0)
 def test_m4_prediction_solves_its_equation(e, e0, alpha, log_beta, c):
     x = np.geomspace(1.0, 1e6, 25)
     y = scaling.M4().predict(np.array([e, e0, alpha, log_beta, c]), x)

@@ -261,7 +261,8 @@ class M4(Form):
             if np.max(np.abs(step)) < 1e-9:
                 break
         above, below = span / (1.0 + np.exp(-z)), span / (1.0 + np.exp(z))
-        return e + above, above, below
+        # e + (e0 - e) can round one ulp past e0: a solution lies between its asymptotes.
+        return np.minimum(e + above, e0), above, below
 
     def predict(self, theta: Array, x: Array) -> Array:
         return self._solve(theta, x)[0].copy()  # the remembered solve stays as it was
