@@ -29,6 +29,15 @@ from pursuit.goal import load_goal
 from pursuit.loop import Progress, Summary
 from pursuit.loop import run as run_goal
 from pursuit.loop.budget import WARNING
+from pursuit.overview import (
+    board_dict,
+    claim_basis,
+    config_text,
+    fmt,
+    goal_overview,
+    interval_text,
+    jsonable,
+)
 from pursuit.results import Results
 from pursuit.results import open as open_results
 from pursuit.store import resolve_url
@@ -164,9 +173,9 @@ def status(store: StoreOption = None, goal: GoalOption = None, json_: JsonOption
     """Stage, budget spent, best claim against the target, running and failed trials."""
     with open_results(store) as results:
         record = results.goal(goal)
-        reports = [_status(results, g.name) for g in [record, *results.subgoals(record)]]
+        reports = [goal_overview(results, g.name) for g in [record, *results.subgoals(record)]]
     if json_:
-        print(json.dumps(_jsonable(reports if len(reports) > 1 else reports[0]), indent=2))
+        print(json.dumps(jsonable(reports if len(reports) > 1 else reports[0]), indent=2))
         return
     for report in reports:
         _print_status(report)
@@ -184,9 +193,9 @@ def leaderboard(store: StoreOption = None, goal: GoalOption = None, json_: JsonO
             boards = {}
             for g in [record, *results.subgoals(record)]:
                 frame = results.results(g.name)  # read once, used by both
-                boards[g.name] = {**_board_dict(results.leaderboard(g.name, frame=frame)),
+                boards[g.name] = {**board_dict(results.leaderboard(g.name, frame=frame)),
                                   "ladder": results.ladder(g.name, frame=frame)}
-            print(json.dumps(_jsonable(boards), indent=2))
+            print(json.dumps(jsonable(boards), indent=2))
             return
         _print_leaderboard(results, goal, top=top)
 
@@ -273,7 +282,7 @@ def fit_command(
         except (ImportError, ValueError) as error:
             fail(str(error))
     if json_:
-        print(json.dumps(_jsonable(summary), indent=2))
+        print(json.dumps(jsonable(summary), indent=2))
         return
     _print_fit(summary)
 
@@ -294,7 +303,7 @@ def _print_fit(summary: dict[str, Any]) -> None:
               f"({summary['points_fitted']} points{described}, "
               f"{summary['resamples']} bootstrap refits)", highlight=False)
     if summary["selection_scores"]:
-        scores = ", ".join(f"{k} {_fmt(v, 3)}" for k, v in sorted(
+        scores = ", ".join(f"{k} {fmt(v, 3)}" for k, v in sorted(
             summary["selection_scores"].items(), key=lambda kv: (math.isnan(kv[1]), kv[1])))
         say(f"  RMSLE of each candidate on the held-back largest x: {scores}")
     _print_members(summary["members"], "on the held-back largest x", say)
@@ -303,7 +312,7 @@ def _print_fit(summary: dict[str, Any]) -> None:
     for column in ("parameter", "value", "interval"):
         table.add_column(column)
     for name, p in summary["params"].items():
-        table.add_row(escape(name), _fmt(p["value"], 5), escape(_interval(p["lower"],
+        table.add_row(escape(name), fmt(p["value"], 5), escape(interval_text(p["lower"],
                                                                           p["upper"])))
     out.print(table)
     if summary["holdout"]:
@@ -315,7 +324,7 @@ def _print_fit(summary: dict[str, Any]) -> None:
         what = "compute C" if "x_is" in f else "x"
         far = f.get("extrapolation")  # far past the data: never a plain number
         say(f"target {f['target']:g} reached at {what} {'≈' if far else '='} {f['x']:.4g} "
-            f"({f['level']:.0%} interval {_interval(f['lower'], f['upper'])}; "
+            f"({f['level']:.0%} interval {interval_text(f['lower'], f['upper'])}; "
             f"{f['reachable_fraction']:.0%} of refits reach it)"
             + (f" — {far}: an extrapolation, not a measurement" if far else ""))
         if "params_opt" in f:
@@ -326,68 +335,6 @@ def _print_fit(summary: dict[str, Any]) -> None:
 
 
 # ---------------------------------------------------------------------------- rendering
-def _fmt(value: Any, digits: int = 4) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "—"
-    if isinstance(value, float):
-        return f"{value:.{digits}g}"
-    return str(value)
-
-
-def _config_text(config: str | None) -> str:
-    if not isinstance(config, str) or not config:  # no claim: None, or NaN from pandas
-        return "—"
-    return " ".join(f"{k}={_fmt(v, 3)}" for k, v in json.loads(config).items()) or "(no dials)"
-
-
-def _claim_basis(best: dict[str, Any]) -> str:
-    """What the best claim rests on, in words (see ``pursuit.analysis.claims``)."""
-    seeds = f"over {best['best_n']} seeds"
-    if best["best_verified"]:
-        return f"over {best['best_n']} fresh seeds (verified after it led)"
-    if best["best_among"] > 1:
-        return (f"{seeds}, the best of {best['best_among']} claims (its interval widened "
-                "for being chosen)")
-    return seeds
-
-
-def _interval(lo: float, hi: float) -> str:
-    return "—" if math.isnan(lo) else f"[{_fmt(lo)}, {_fmt(hi)}]"
-
-
-def _status(results: Results, name: str) -> dict[str, Any]:
-    record = results.goal(name)
-    frame = results.results(name)
-    board = results.leaderboard(name, frame=frame)
-    spec = record.spec
-    counts = frame["state"].value_counts().to_dict() if len(frame) else {}
-    stage = frame["stage"].iloc[-1] if len(frame) else None
-    run_state, reason = results.run_state(name)
-    failed = frame[frame["state"] == "failed"] if len(frame) else frame
-    running = frame[frame["state"] == "running"] if len(frame) else frame
-    return {
-        "goal": record.name, "statement": spec.get("statement", ""), "metric": spec["metric"],
-        "direction": spec["direction"], "target": spec.get("target"), "state": run_state,
-        "reason": reason, "stage": stage,
-        "budget": spec.get("budget", {}),
-        "trials": {state: int(counts.get(state, 0)) for state in
-                   ("completed", "pruned", "failed", "running", "preempted")},
-        "trials_total": int(len(frame)),
-        "compute_seconds": board.progress["compute_seconds"],
-        "best": {k: board.progress[k] for k in ("best_method", "best_config", "best_n",
-                                                 "best_mean", "best_lo", "best_hi",
-                                                 "best_verified", "best_among")},
-        "verifications": board.progress["verifications"],
-        "gap": board.progress["gap"], "reached": board.progress["reached"],
-        "ladder": results.ladder(name, frame=frame),
-        "running": [{"trial_id": int(r.trial_id), "method": r.method, "stage": r.stage}
-                    for r in running.itertuples()],
-        "failed": [{"trial_id": int(r.trial_id), "method": r.method,
-                    "error": (r.error or "").strip().splitlines()[-1:] or [""]}
-                   for r in failed.itertuples()],
-    }
-
-
 def _state_line(report: dict[str, Any]) -> str:
     stage = report["stage"]
     if report["state"] == "running":
@@ -406,7 +353,7 @@ def _print_status(report: dict[str, Any]) -> None:
     budget = report["budget"]
     out.print(f"[bold]{report['goal']}[/] — {report['statement']}".rstrip(" —"),
               highlight=False)
-    out.print(f"  {report['metric']} ({report['direction']}), target {_fmt(report['target'])}",
+    out.print(f"  {report['metric']} ({report['direction']}), target {fmt(report['target'])}",
               highlight=False)
     out.print(f"  {_state_line(report)}", highlight=False)
     spent = f"{report['trials_total']}" + (f"/{budget['max_trials']}"
@@ -423,10 +370,10 @@ def _print_status(report: dict[str, Any]) -> None:
         out.print("  best: no configuration has the full seed count yet")
     else:
         verdict = "[green]target reached[/]" if report["reached"] else (
-            f"gap to target {_fmt(report['gap'])}" if report["target"] is not None else "")
-        out.print(f"  best: {best['best_method']} {_config_text(best['best_config'])}: "
-                  f"{_fmt(best['best_mean'])} {_interval(best['best_lo'], best['best_hi'])} "
-                  f"{_claim_basis(best)}; {verdict}", highlight=False)
+            f"gap to target {fmt(report['gap'])}" if report["target"] is not None else "")
+        out.print(f"  best: {best['best_method']} {config_text(best['best_config'])}: "
+                  f"{fmt(best['best_mean'])} {interval_text(best['best_lo'], best['best_hi'])} "
+                  f"{claim_basis(best)}; {verdict}", highlight=False)
     _print_ladder(report["ladder"])
     for row in report["failed"][-5:]:
         out.print(f"  [red]failed[/] trial {row['trial_id']} ({row['method']}): "
@@ -447,11 +394,11 @@ def _print_leaderboard(results: Results, goal: str | None, *, top: int = 10) -> 
             table.add_column(column, overflow="fold")
         for row in board.methods.itertuples():
             diff = "—" if math.isnan(row.diff) else \
-                f"{row.diff:+.3g} {_interval(row.diff_lo, row.diff_hi)}"
+                f"{row.diff:+.3g} {interval_text(row.diff_lo, row.diff_hi)}"
             table.add_row(row.method + (" (baseline)" if row.baseline else ""), str(row.n),
-                          _fmt(row.mean), _interval(row.lo, row.hi), diff,
-                          _fmt(row.p_holm, 2), row.verdict, f"{row.trials} ({row.failed})",
-                          _config_text(row.config))
+                          fmt(row.mean), interval_text(row.lo, row.hi), diff,
+                          fmt(row.p_holm, 2), row.verdict, f"{row.trials} ({row.failed})",
+                          config_text(row.config))
         out.print(table)
         if top and len(board.configs):
             _print_configs(board, top)
@@ -460,13 +407,13 @@ def _print_leaderboard(results: Results, goal: str | None, *, top: int = 10) -> 
             out.print("sources: " + "; ".join(sources), highlight=False, style="dim")
         p = board.progress
         if p["best_method"] is None:
-            out.print(f"target {_fmt(p['target'])}: no configuration has {p['seeds']} "
+            out.print(f"target {fmt(p['target'])}: no configuration has {p['seeds']} "
                       f"completed seeds yet", highlight=False)
         else:
             state = "reached" if p["reached"] else "not reached"
-            out.print(f"target {_fmt(p['target'])}: {state}; best claim {p['best_method']} "
-                      f"{_config_text(p['best_config'])} {_fmt(p['best_mean'])} "
-                      f"{_interval(p['best_lo'], p['best_hi'])} {_claim_basis(p)}; "
+            out.print(f"target {fmt(p['target'])}: {state}; best claim {p['best_method']} "
+                      f"{config_text(p['best_config'])} {fmt(p['best_mean'])} "
+                      f"{interval_text(p['best_lo'], p['best_hi'])} {claim_basis(p)}; "
                       f"{p['trials']} trials, "
                       f"{p['compute_seconds']:.1f} compute s", highlight=False)
         _print_ladder(results.ladder(child.name, frame=frame))
@@ -481,7 +428,7 @@ def _print_members(members: list[dict[str, Any]], scored: str,
         f"1 / its RMSLE {scored}:")
     for m in members:
         say(f"    {m['form']}: weight {m['weight']:.2f}, RMSLE "
-            f"{_fmt(m['holdout_rmsle'], 3)}: {m['formula']}")
+            f"{fmt(m['holdout_rmsle'], 3)}: {m['formula']}")
 
 
 def _print_ladder(ladder: list[dict[str, Any]]) -> None:
@@ -491,7 +438,7 @@ def _print_ladder(ladder: list[dict[str, Any]]) -> None:
         out.print(text, highlight=False, markup=False)
 
     for entry in ladder:
-        at = " ".join(f"{k}={_fmt(v, 3)}" for k, v in entry.get("at", {}).items())
+        at = " ".join(f"{k}={fmt(v, 3)}" for k, v in entry.get("at", {}).items())
         head = f"ladder {entry['method']}.{entry['dial']} over {entry['rungs']}" + \
             (f" (at {at})" if at else "")
         if "form" not in entry:
@@ -500,13 +447,13 @@ def _print_ladder(ladder: list[dict[str, Any]]) -> None:
         say(f"{head}: {entry['law']}")
         _print_members(entry["members"], "predicting the largest rung from the others", say)
         say("  parameters, 95% intervals: " + ", ".join(
-            f"{k} {_fmt(v['value'], 3)} {_interval(v['lower'], v['upper'])}"
+            f"{k} {fmt(v['value'], 3)} {interval_text(v['lower'], v['upper'])}"
             for k, v in entry["params"].items()))
         f = entry.get("forecast")
         if f and f["reachable"]:
             far = f.get("extrapolation")  # far past the rungs: never a plain number
             line = (f"  target needs {entry['dial']} {'≈' if far else '='} {f['x']:.3g} "
-                    f"({f['level']:.0%} interval {_interval(f['lower'], f['upper'])})")
+                    f"({f['level']:.0%} interval {interval_text(f['lower'], f['upper'])})")
             cost = entry.get("compute_seconds")
             if cost:
                 line += f", about {cost['value']:.3g} s per trial"
@@ -524,28 +471,10 @@ def _print_configs(board: Leaderboard, top: int) -> None:
                    "95% bootstrap", "best run", "claim rests on", "screening run"):
         table.add_column(column, overflow="fold")
     for row in board.configs.head(top).itertuples():
-        table.add_row(row.method, _config_text(row.config), str(row.n), _fmt(row.mean),
-                      _interval(row.lo, row.hi), _interval(row.boot_lo, row.boot_hi),
-                      _fmt(row.best), row.basis, _fmt(row.screen))
+        table.add_row(row.method, config_text(row.config), str(row.n), fmt(row.mean),
+                      interval_text(row.lo, row.hi), interval_text(row.boot_lo, row.boot_hi),
+                      fmt(row.best), row.basis, fmt(row.screen))
     out.print(table)
-
-
-def _board_dict(board: Leaderboard) -> dict[str, Any]:
-    return {"methods": board.methods.to_dict(orient="records"),
-            "configs": board.configs.to_dict(orient="records"), "progress": board.progress}
-
-
-def _jsonable(value: Any) -> Any:
-    """NaN and ±inf become null: JSON has no such numbers, and scripts must not guess."""
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    if hasattr(value, "item") and not isinstance(value, str):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
 
 
 class _LiveView:

@@ -67,6 +67,13 @@ def test_status_and_leaderboard_json_agree_with_the_python_api(ran):
         lb.methods.set_index("method").loc["quadratic", "mean"])
     assert methods["constant"]["baseline"] is True
     assert status["budget"]["max_trials"] == 30
+    assert status["best"]["best_config"] == json.loads(lb.progress["best_config"])
+    assert methods["quadratic"]["config"] == json.loads(
+        lb.methods.set_index("method").loc["quadratic", "config"])
+    # the verdict is the claim record in words: the same numbers, never others
+    assert status["verdict"].startswith(f"{lb.progress['best_method']} (")
+    assert f"{lb.progress['best_mean']:.4g}" in status["verdict"]
+    assert "target" in status["verdict"] and "reached." in status["verdict"]
 
 
 def test_export_csv_and_parquet_give_the_flat_table(ran):

@@ -1,0 +1,159 @@
+"""One goal's standing, read once and shown alike by ``pursuit status``, the HTML
+report and the dashboard: the stage, the budget spent, the best claim and a verdict
+in plain words, all from the same claim record as the leaderboard."""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+from pursuit.analysis.stats import Leaderboard
+from pursuit.results import Results
+
+
+def fmt(value: Any, digits: int = 4) -> str:
+    """A number as people read it: 4 significant digits, ``—`` for none."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "—"
+    if isinstance(value, float):
+        return f"{value:.{digits}g}"
+    return str(value)
+
+
+def config_dict(config: str | None) -> dict[str, Any] | None:
+    """A configuration as stored (JSON text) as an object; None for no claim."""
+    if not isinstance(config, str) or not config:  # None, or NaN from pandas
+        return None
+    loaded: dict[str, Any] = json.loads(config)
+    return loaded
+
+
+def config_text(config: str | dict[str, Any] | None) -> str:
+    """``C=1 kernel=rbf``, as the leaderboard writes a configuration."""
+    dials = config if isinstance(config, dict) else config_dict(config)
+    if dials is None:
+        return "—"
+    return " ".join(f"{k}={fmt(v, 3)}" for k, v in dials.items()) or "(no dials)"
+
+
+def interval_text(lo: float, hi: float) -> str:
+    return "—" if lo is None or math.isnan(lo) else f"[{fmt(lo)}, {fmt(hi)}]"
+
+
+def claim_basis(best: dict[str, Any]) -> str:
+    """What the best claim rests on, in words (see ``pursuit.analysis.claims``)."""
+    seeds = f"over {best['best_n']} seeds"
+    if best["best_verified"]:
+        return f"over {best['best_n']} fresh seeds (verified after it led)"
+    if best["best_among"] > 1:
+        return (f"{seeds}, the best of {best['best_among']} claims (its interval widened "
+                "for being chosen)")
+    return seeds
+
+
+def verdict(board: Leaderboard, metric: str) -> str:
+    """The leaderboard's answer in one paragraph: the best claim, how it compares with
+    the best baseline (interval, seeds, corrected p, or that it cannot be told apart),
+    and where it stands against the target."""
+    p = board.progress
+    target = p["target"]
+    if p["best_method"] is None:
+        if not len(board.methods) or board.methods["n"].max() == 0:
+            return "No trial has completed yet: nothing can be claimed."
+        return (f"No configuration has its {p['seeds']} seeds completed yet: nothing can "
+                "be claimed.")
+    best = board.methods[board.methods["method"] == p["best_method"]]
+    row = best.iloc[0] if len(best) else None
+    claim = (f"{p['best_method']} ({config_text(p['best_config'])}) scores {metric} "
+             f"{fmt(p['best_mean'])} (95% interval {fmt(p['best_lo'])} to "
+             f"{fmt(p['best_hi'])}, {claim_basis(p)})")
+    if row is None or row["verdict"] in ("best baseline", "no baseline to compare with"):
+        compared = "; it is the best baseline" if row is not None and \
+            row["verdict"] == "best baseline" else ""
+    elif row["verdict"] in ("better", "worse"):
+        size = abs(float(row["diff"]))
+        compared = (f"; it {'beats' if row['verdict'] == 'better' else 'trails'} the best "
+                    f"baseline by {fmt(size, 3)} (95% interval {fmt(row['diff_lo'], 3)} to "
+                    f"{fmt(row['diff_hi'], 3)}, {int(row['n'])} seeds, Holm-corrected "
+                    f"p = {fmt(float(row['p_holm']), 2)})")
+    elif row["verdict"] == "not significant":
+        compared = (f"; it cannot be told apart from the best baseline (difference "
+                    f"{float(row['diff']):+.3g}, 95% interval {fmt(row['diff_lo'], 3)} to "
+                    f"{fmt(row['diff_hi'], 3)}, Holm-corrected p = "
+                    f"{fmt(float(row['p_holm']), 2)}, {int(row['n'])} seeds)")
+    else:
+        compared = f"; against the best baseline: {row['verdict']}"
+    if target is None:
+        standing = "."
+    elif p["reached"]:
+        standing = f"; target {fmt(target)} reached."
+    elif p["gap"] <= 0:  # a leader past the target must still hold on fresh seeds
+        standing = (f"; its mean is past target {fmt(target)}, but the target is not "
+                    "reached until the claim holds on fresh seeds (verification).")
+    else:
+        standing = f"; target {fmt(target)} not reached (gap {fmt(p['gap'], 3)})."
+    return claim + compared + standing
+
+
+def goal_overview(results: Results, name: str) -> dict[str, Any]:
+    """A goal's standing as plain data (``jsonable`` makes it JSON)."""
+    record = results.goal(name)
+    frame = results.results(name)
+    board = results.leaderboard(name, frame=frame)
+    spec = record.spec
+    counts = frame["state"].value_counts().to_dict() if len(frame) else {}
+    stage = frame["stage"].iloc[-1] if len(frame) else None
+    run_state, reason = results.run_state(name)
+    failed = frame[frame["state"] == "failed"] if len(frame) else frame
+    running = frame[frame["state"] == "running"] if len(frame) else frame
+    best = {k: board.progress[k] for k in ("best_method", "best_config", "best_n",
+                                           "best_mean", "best_lo", "best_hi",
+                                           "best_verified", "best_among")}
+    best["best_config"] = config_dict(best["best_config"])
+    return {
+        "goal": record.name, "id": record.id, "statement": spec.get("statement", ""),
+        "metric": spec["metric"], "direction": spec["direction"],
+        "target": spec.get("target"), "seeds": spec.get("seeds", 3), "state": run_state,
+        "reason": reason, "stage": stage, "budget": spec.get("budget", {}),
+        "trials": {state: int(counts.get(state, 0)) for state in
+                   ("completed", "pruned", "failed", "running", "preempted")},
+        "trials_total": int(len(frame)),
+        "compute_seconds": board.progress["compute_seconds"],
+        "best": best, "verdict": verdict(board, spec["metric"]),
+        "verifications": board.progress["verifications"],
+        "gap": board.progress["gap"], "reached": board.progress["reached"],
+        "ladder": results.ladder(name, frame=frame),
+        "running": [{"trial_id": int(r.trial_id), "method": r.method, "stage": r.stage}
+                    for r in running.itertuples()],
+        "failed": [{"trial_id": int(r.trial_id), "method": r.method,
+                    "error": (r.error or "").strip().splitlines()[-1:] or [""]}
+                   for r in failed.itertuples()],
+    }
+
+
+def board_dict(board: Leaderboard) -> dict[str, Any]:
+    """A leaderboard as plain data, configurations as objects."""
+    def rows(table: Any) -> list[dict[str, Any]]:
+        records = table.to_dict(orient="records")
+        for record in records:
+            record["config"] = config_dict(record["config"])
+        return list(records)
+
+    progress = dict(board.progress)
+    progress["best_config"] = config_dict(progress["best_config"])
+    return {"methods": rows(board.methods), "configs": rows(board.configs),
+            "progress": progress}
+
+
+def jsonable(value: Any) -> Any:
+    """NaN and ±inf become null: JSON has no such numbers, and scripts must not guess."""
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    if hasattr(value, "item") and not isinstance(value, str):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
