@@ -2,10 +2,10 @@
 
 import math
 
+from test_stats import frame
+
 from pursuit.analysis.stats import leaderboard
 from pursuit.overview import config_text, verdict
-
-from test_stats import frame
 
 
 def board_of(rows, target=0.9):
