@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import math
 import sys
-from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any
@@ -37,6 +36,8 @@ from pursuit.overview import (
     goal_overview,
     interval_text,
     jsonable,
+    ladder_lines,
+    members_lines,
 )
 from pursuit.results import Results
 from pursuit.results import open as open_results
@@ -306,7 +307,8 @@ def _print_fit(summary: dict[str, Any]) -> None:
         scores = ", ".join(f"{k} {fmt(v, 3)}" for k, v in sorted(
             summary["selection_scores"].items(), key=lambda kv: (math.isnan(kv[1]), kv[1])))
         say(f"  RMSLE of each candidate on the held-back largest x: {scores}")
-    _print_members(summary["members"], "on the held-back largest x", say)
+    for line in members_lines(summary["members"], "on the held-back largest x"):
+        say(line)
     table = Table(title=f"parameters, {summary['param_level']:.0%} bootstrap intervals",
                   title_justify="left")
     for column in ("parameter", "value", "interval"):
@@ -419,47 +421,9 @@ def _print_leaderboard(results: Results, goal: str | None, *, top: int = 10) -> 
         _print_ladder(results.ladder(child.name, frame=frame))
 
 
-def _print_members(members: list[dict[str, Any]], scored: str,
-                   say: Callable[[str], None]) -> None:
-    """A blend: what it is made of, and why those weights."""
-    if len(members) < 2:
-        return
-    say(f"  a weighted geometric mean of {len(members)} candidate laws, each weighted by "
-        f"1 / its RMSLE {scored}:")
-    for m in members:
-        say(f"    {m['form']}: weight {m['weight']:.2f}, RMSLE "
-            f"{fmt(m['holdout_rmsle'], 3)}: {m['formula']}")
-
-
 def _print_ladder(ladder: list[dict[str, Any]]) -> None:
-    """Per scale dial the ladder stepped: its law written out (a blend's members, their
-    weights and why), its parameters, and what the target takes, in words when far out."""
-    def say(text: str) -> None:  # laws and names may hold brackets: never markup
-        out.print(text, highlight=False, markup=False)
-
-    for entry in ladder:
-        at = " ".join(f"{k}={fmt(v, 3)}" for k, v in entry.get("at", {}).items())
-        head = f"ladder {entry['method']}.{entry['dial']} over {entry['rungs']}" + \
-            (f" (at {at})" if at else "")
-        if "form" not in entry:
-            say(f"{head}: {entry.get('note', 'no fit')}")
-            continue
-        say(f"{head}: {entry['law']}")
-        _print_members(entry["members"], "predicting the largest rung from the others", say)
-        say("  parameters, 95% intervals: " + ", ".join(
-            f"{k} {fmt(v['value'], 3)} {interval_text(v['lower'], v['upper'])}"
-            for k, v in entry["params"].items()))
-        f = entry.get("forecast")
-        if f and f["reachable"]:
-            far = f.get("extrapolation")  # far past the rungs: never a plain number
-            line = (f"  target needs {entry['dial']} {'≈' if far else '='} {f['x']:.3g} "
-                    f"({f['level']:.0%} interval {interval_text(f['lower'], f['upper'])})")
-            cost = entry.get("compute_seconds")
-            if cost:
-                line += f", about {cost['value']:.3g} s per trial"
-            say(line + (f" — {far}: an extrapolation, not a measurement" if far else ""))
-        elif f:
-            say(f"  target not reachable by this dial: {f['reason']}")
+    for line in ladder_lines(ladder):  # laws and names may hold brackets: never markup
+        out.print(line, highlight=False, markup=False)
 
 
 def _print_configs(board: Leaderboard, top: int) -> None:

@@ -132,6 +132,47 @@ def goal_overview(results: Results, name: str) -> dict[str, Any]:
     }
 
 
+def members_lines(members: list[dict[str, Any]], scored: str) -> list[str]:
+    """A blend in words: what it is made of, and why those weights."""
+    if len(members) < 2:
+        return []
+    return [f"  a weighted geometric mean of {len(members)} candidate laws, each weighted "
+            f"by 1 / its RMSLE {scored}:",
+            *(f"    {m['form']}: weight {m['weight']:.2f}, RMSLE "
+              f"{fmt(m['holdout_rmsle'], 3)}: {m['formula']}" for m in members)]
+
+
+def ladder_lines(ladder: list[dict[str, Any]]) -> list[str]:
+    """Per line the ladder climbed: its law written out (a blend's members, their weights
+    and why), its parameters, and what the target takes, in words when far out."""
+    lines = []
+    for entry in ladder:
+        at = " ".join(f"{k}={fmt(v, 3)}" for k, v in entry.get("at", {}).items())
+        head = f"ladder {entry['method']}.{entry['dial']} over {entry['rungs']}" + \
+            (f" (at {at})" if at else "")
+        if "form" not in entry:
+            lines.append(f"{head}: {entry.get('note', 'no fit')}")
+            continue
+        lines.append(f"{head}: {entry['law']}")
+        lines += members_lines(entry["members"], "predicting the largest rung from the others")
+        lines.append("  parameters, 95% intervals: " + ", ".join(
+            f"{k} {fmt(v['value'], 3)} {interval_text(v['lower'], v['upper'])}"
+            for k, v in entry["params"].items()))
+        f = entry.get("forecast")
+        if f and f["reachable"]:
+            far = f.get("extrapolation")  # far past the rungs: never a plain number
+            line = (f"  target needs {entry['dial']} {'≈' if far else '='} {f['x']:.3g} "
+                    f"({f['level']:.0%} interval {interval_text(f['lower'], f['upper'])})")
+            cost = entry.get("compute_seconds")
+            if cost:
+                line += f", about {cost['value']:.3g} s per trial"
+            lines.append(line + (f" — {far}: an extrapolation, not a measurement" if far
+                                 else ""))
+        elif f:
+            lines.append(f"  target not reachable by this dial: {f['reason']}")
+    return lines
+
+
 def board_dict(board: Leaderboard) -> dict[str, Any]:
     """A leaderboard as plain data, configurations as objects."""
     def rows(table: Any) -> list[dict[str, Any]]:
