@@ -60,6 +60,7 @@ class MethodSpec(BaseModel):
     name: str | None = Field(default=None, pattern=NAME_PATTERN)
     dials: dict[str, Any] = Field(default_factory=dict)
     search: bool = True
+    study: bool = False  # climb its scaling ladder even when another method leads
     method: Method | None = Field(default=None, exclude=True)
 
     @model_validator(mode="before")
@@ -126,6 +127,11 @@ class Goal(BaseModel):
         spec = self.methods[self.resolved_methods().index(method)]
         return spec.search and bool(method.dials)
 
+    def studied(self, method: Method) -> bool:
+        """Whether the goal asks for the method's scaling even when it does not lead."""
+        spec = self.methods[self.resolved_methods().index(method)]
+        return spec.study and any(d.scale for d in method.dials.values())
+
     def better(self, a: float, b: float) -> bool:
         """Whether value ``a`` beats ``b`` in this goal's direction."""
         return self.direction.better(a, b)
@@ -135,7 +141,9 @@ class Goal(BaseModel):
         data = self.model_dump(mode="json", exclude={"subgoals", "methods"})
         data["methods"] = [{"name": m.name, "entry": m.entry, "source": m.source,
                             "baseline": m.baseline, "search": self.searchable(m),
-                            "defaults": m.defaults(), "ranges": m.ranges()}
+                            "study": self.studied(m), "defaults": m.defaults(),
+                            "ranges": m.ranges(),
+                            "scales": {n: d.scale for n, d in m.dials.items() if d.scale}}
                            for m in self.resolved_methods()]
         return data
 
