@@ -8,8 +8,10 @@ import json
 import math
 from typing import Any
 
+import pandas as pd
+
 from pursuit.analysis.stats import Leaderboard
-from pursuit.results import Results
+from pursuit.results import Results, metric_column
 
 
 def fmt(value: Any, digits: int = 4) -> str:
@@ -72,10 +74,12 @@ def verdict(board: Leaderboard, metric: str) -> str:
         compared = "; it is the best baseline" if row is not None and \
             row["verdict"] == "best baseline" else ""
     elif row["verdict"] in ("better", "worse"):
-        size = abs(float(row["diff"]))
+        size, lo, hi = (float(row[k]) for k in ("diff", "diff_lo", "diff_hi"))
+        if size < 0:  # a margin reads as a positive amount, its interval with it
+            size, lo, hi = -size, -hi, -lo
         compared = (f"; it {'beats' if row['verdict'] == 'better' else 'trails'} the best "
-                    f"baseline by {fmt(size, 3)} (95% interval {fmt(row['diff_lo'], 3)} to "
-                    f"{fmt(row['diff_hi'], 3)}, {int(row['n'])} seeds, Holm-corrected "
+                    f"baseline by {fmt(size, 3)} (95% interval {fmt(lo, 3)} to "
+                    f"{fmt(hi, 3)}, {int(row['n'])} seeds, Holm-corrected "
                     f"p = {fmt(float(row['p_holm']), 2)})")
     elif row["verdict"] == "not significant":
         compared = (f"; it cannot be told apart from the best baseline (difference "
@@ -94,6 +98,22 @@ def verdict(board: Leaderboard, metric: str) -> str:
     else:
         standing = f"; target {fmt(target)} not reached (gap {fmt(p['gap'], 3)})."
     return claim + compared + standing
+
+
+def ladder_report(results: Results, name: str, frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """The ladder's laws, one per line climbed, then what its trials say together."""
+    from pursuit.scaling import ladder_studies
+
+    record = results.goal(name)
+    spec = record.spec
+    laws = results.ladder(name, frame=frame)
+    if not laws:
+        return laws
+    scales = {m["name"]: m.get("scales", {}) for m in spec.get("methods", [])}
+    curves = results.store.curves(record.id, spec["metric"])
+    return laws + ladder_studies(frame, curves, metric=metric_column(spec["metric"]),
+                                 direction=spec["direction"], target=spec.get("target"),
+                                 scales=scales)
 
 
 def goal_overview(results: Results, name: str) -> dict[str, Any]:
@@ -123,7 +143,7 @@ def goal_overview(results: Results, name: str) -> dict[str, Any]:
         "best": best, "verdict": verdict(board, spec["metric"]),
         "verifications": board.progress["verifications"],
         "gap": board.progress["gap"], "reached": board.progress["reached"],
-        "ladder": results.ladder(name, frame=frame),
+        "ladder": ladder_report(results, name, frame),
         "running": [{"trial_id": int(r.trial_id), "method": r.method, "stage": r.stage}
                     for r in running.itertuples()],
         "failed": [{"trial_id": int(r.trial_id), "method": r.method,
@@ -144,15 +164,24 @@ def members_lines(members: list[dict[str, Any]], scored: str) -> list[str]:
 
 def ladder_lines(ladder: list[dict[str, Any]]) -> list[str]:
     """Per line the ladder climbed: its law written out (a blend's members, their weights
-    and why), its parameters, and what the target takes, in words when far out."""
+    and why), its parameters, and what the target takes, in words when far out; then
+    what the ladder says taken together (``pursuit.scaling.ladder_studies``)."""
     lines = []
     for entry in ladder:
+        kind = entry.get("kind", "law")
+        if kind != "law":
+            lines += _study_lines(entry)
+            continue
         at = " ".join(f"{k}={fmt(v, 3)}" for k, v in entry.get("at", {}).items())
-        head = f"ladder {entry['method']}.{entry['dial']} over {entry['rungs']}" + \
+        rungs = ", ".join(fmt(float(r), 3) for r in entry["rungs"])
+        head = f"ladder {entry['method']}.{entry['dial']} over [{rungs}]" + \
             (f" (at {at})" if at else "")
         if "form" not in entry:
             lines.append(f"{head}: {entry.get('note', 'no fit')}")
             continue
+        against = entry.get("x", entry["dial"])
+        if against != entry["dial"]:
+            head += f", against the {against} the trials reported"
         lines.append(f"{head}: {entry['law']}")
         lines += members_lines(entry["members"], "predicting the largest rung from the others")
         lines.append("  parameters, 95% intervals: " + ", ".join(
@@ -160,16 +189,81 @@ def ladder_lines(ladder: list[dict[str, Any]]) -> list[str]:
             for k, v in entry["params"].items()))
         f = entry.get("forecast")
         if f and f["reachable"]:
-            far = f.get("extrapolation")  # far past the rungs: never a plain number
-            line = (f"  target needs {entry['dial']} {'≈' if far else '='} {f['x']:.3g} "
-                    f"({f['level']:.0%} interval {interval_text(f['lower'], f['upper'])})")
-            cost = entry.get("compute_seconds")
-            if cost:
-                line += f", about {cost['value']:.3g} s per trial"
-            lines.append(line + (f" — {far}: an extrapolation, not a measurement" if far
-                                 else ""))
+            lines.append(_needs(f"{against}", f, entry.get("compute_seconds")))
         elif f:
             lines.append(f"  target not reachable by this dial: {f['reason']}")
+    return lines
+
+
+def _needs(what: str, f: dict[str, Any], cost: dict[str, Any] | None = None) -> str:
+    """What a reachable forecast says: the value, its interval, and whether it is an
+    extrapolation (never a plain number when far past the measurements)."""
+    far = f.get("extrapolation")
+    line = (f"  target needs {what} {'≈' if far else '='} {f['x']:.3g} "
+            f"({f['level']:.0%} interval {interval_text(f['lower'], f['upper'])})")
+    if cost:
+        line += f", about {cost['value']:.3g} s per trial"
+    return line + (f" — {far}: an extrapolation, not a measurement" if far else "")
+
+
+def _study_lines(entry: dict[str, Any]) -> list[str]:
+    method, kind = entry["method"], entry["kind"]
+    title = {"overfit": "overfitting", "repeats": "new against repeated data",
+             "compute": "compute to reach the target"}[kind]
+    head = f"{title}, {method}"
+    if kind == "overfit":
+        if not entry.get("curves"):
+            return [f"{head}: {entry.get('note', 'no curves')}"]
+        lines = [f"{head}: {entry['turned']} of {entry['curves']} ladder curves turned "
+                 "(validation got worse after its best step)"]
+        dial = entry.get("data_dial") or "data"
+        for group in entry.get("by_data", []):
+            where = f"at {dial}={fmt(group['data'], 3)}" if group["data"] is not None \
+                else "with no data dial"
+            if group["median_step"] is None:
+                lines.append(f"  {where}: still improving at step {group['last_step']} "
+                             f"({group['trials']} runs)")
+            else:
+                lines.append(f"  {where}: best at step {fmt(group['median_step'], 3)} "
+                             f"(median of the {group['turned']} of {group['trials']} runs "
+                             "that turned)")
+        trend = entry.get("trend")
+        if trend:
+            lines.append(f"  the turn moves as {dial}^{trend['exponent']:.2f} "
+                         f"({trend['level']:.0%} interval {trend['lower']:.2f} to "
+                         f"{trend['upper']:.2f}, {trend['points']} runs): "
+                         + ("more data delays overfitting" if trend["lower"] > 0 else
+                            "not clearly moving with data" if trend["upper"] >= 0 else
+                            "more data brings it earlier"))
+        elif entry.get("note"):
+            lines.append(f"  {entry['note']}")
+        return lines
+    if "law" not in entry:
+        return [f"{head}: {entry.get('note', 'no fit')}"]
+    lines = [f"{head}: {entry['law']} ({entry['points']} trials)"]
+    if kind == "repeats":
+        at, worth, r = entry["at"], entry["worth"], entry["R_star"]
+        lines.append(f"  R* = {fmt(r['value'], 3)} {interval_text(r['lower'], r['upper'])}: "
+                     f"at N = {fmt(at['params'], 3)} with {fmt(at['tokens'], 3)} tokens seen "
+                     f"from {fmt(at['unique'], 3)} unique ({at['passes']:.2g} passes), a "
+                     f"token seen is worth {fmt(worth['value'], 3)} of a fresh one (95% "
+                     f"interval {interval_text(worth['lower'], worth['upper'])}); the law "
+                     f"gives {fmt(entry['loss_repeated'], 4)} as trained against "
+                     f"{fmt(entry['loss_fresh'], 4)} had every token been new")
+        return lines
+    lines.append("  parameters, 95% intervals: " + ", ".join(
+        f"{k} {fmt(v['value'], 3)} {interval_text(v['lower'], v['upper'])}"
+        for k, v in entry["params"].items()))
+    f = entry.get("forecast")
+    if f and f["reachable"]:
+        lines.append(_needs("C = 6 N D FLOP", f) + f", largest measured "
+                     f"{fmt(entry['largest_compute'], 3)}")
+        fresh = "fresh tokens, by the data-constrained law" if entry.get("fresh_data_from") \
+            else "tokens seen, repeats included"
+        lines.append(f"  at the compute-optimal split: N ≈ {fmt(f['params_opt'], 3)} "
+                     f"parameters, D ≈ {fmt(f['tokens_opt'], 3)} tokens ({fresh})")
+    elif f:
+        lines.append(f"  target not reachable under L(N, D): {f['reason']}")
     return lines
 
 

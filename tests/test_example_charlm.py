@@ -144,7 +144,7 @@ def test_ngrams_learn_from_more_context_and_more_data():
 def test_the_ngram_method_reports_what_it_counted():
     [(_, result, costs, curve)] = run_inline("ngram:ngram", {"order": 3, "data": 0.01})
     assert 2.0 < result < 4.0 and curve == []  # counted in one pass: no curve
-    assert costs["train_chars_seen"] == costs["unique_train_chars_seen"] == 10 * corpus.BLOCK
+    assert costs["tokens_seen"] == costs["unique_tokens_seen"] == 10 * corpus.BLOCK
     assert costs["corpus_chars"] == corpus.load().chars and "flops" not in costs
 
 
@@ -159,9 +159,9 @@ def test_each_net_learns_and_a_seed_fixes_its_run(torch, entry):
     assert result < curve[0][1] < uniform and result < uniform - 2, curve
     # 50 steps, each of a fiftieth of 4 passes over the windows the share holds.
     windows = (len(corpus.train_subset(corpus.load(), 0.002, seed=0)) - 1) // corpus.CONTEXT
-    assert costs["train_chars_seen"] == 50 * round(4 * windows / 50) * corpus.CONTEXT
-    assert costs["unique_train_chars_seen"] == windows * corpus.CONTEXT
-    assert costs["flops"] == 6 * costs["params"] * costs["train_chars_seen"]
+    assert costs["tokens_seen"] == 50 * round(4 * windows / 50) * corpus.CONTEXT
+    assert costs["unique_tokens_seen"] == windows * corpus.CONTEXT
+    assert costs["flops"] == 6 * costs["params"] * costs["tokens_seen"]
     # The same seed gives the same run, point for point; another seed another run.
     [(_, again, _, again_curve)] = run_inline(entry, TINY_NET)
     assert again == result and again_curve == curve

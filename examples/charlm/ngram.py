@@ -97,6 +97,6 @@ def ngram(trial, *,
     source = corpus.load()
     train = corpus.train_subset(source, data, trial.seed)  # the seed picks the blocks (data < 1)
     model = KneserNey(train, order, discount, len(source.vocab))
-    trial.report_cost(corpus_chars=source.chars, train_chars_seen=len(train),
-                      unique_train_chars_seen=len(train), ngrams_counted=order * len(train))
+    trial.report_cost(corpus_chars=source.chars, tokens_seen=len(train),
+                      unique_tokens_seen=len(train), ngrams_counted=order * len(train))
     return bits_per_char(model, source.val, corpus.eval_positions(source))

@@ -23,7 +23,7 @@ pruner compares like with like.
 Costs, with every point (so a pruned run has them too): ``params`` (every parameter,
 embeddings included, a tied weight once), ``flops`` = 6 x params x characters trained
 on (forward and backward, as in Kaplan et al. 2020; attention's own FLOPs and the
-evaluations left out), ``train_chars_seen``, ``unique_train_chars_seen`` (the distinct
+evaluations left out), ``tokens_seen``, ``unique_tokens_seen`` (the distinct
 windows drawn, in characters) and ``corpus_chars``.
 """
 
@@ -105,8 +105,8 @@ def train(trial, model: torch.nn.Module, source: corpus.Corpus, *, data: float,
                      chars=chars, epoch=step * batch / len(unique))
         losses = []
         distinct = len(np.unique(order[:step * batch])) * corpus.CONTEXT
-        trial.report_cost(corpus_chars=source.chars, train_chars_seen=chars,
-                          unique_train_chars_seen=distinct, params=params,
+        trial.report_cost(corpus_chars=source.chars, tokens_seen=chars,
+                          unique_tokens_seen=distinct, params=params,
                           flops=6.0 * params * chars)
         if not math.isfinite(bpc):
             raise FloatingPointError(f"the validation bpc is {bpc} at step {step}")

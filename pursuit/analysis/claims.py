@@ -27,7 +27,7 @@ widened to hold for all ``m`` at once (Bonferroni: each at level ``1 - 0.05 / m`
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -249,6 +249,17 @@ class ClaimBook:
         if self._leader is None:
             return None
         return self.evidence[self._leader].claim()
+
+    def leader_of(self, method: str, keep: Callable[[str], bool] = lambda _: True
+                  ) -> Claim | None:
+        """A method's best claim with the goal's full seed count (by its mean), among
+        the configurations ``keep`` keeps."""
+        best: tuple[str, str] | None = None
+        for key, mean in self._means.items():
+            if key[0] == method and keep(key[1]) and \
+                    (best is None or self.direction.better(mean, self._means[best])):
+                best = key
+        return None if best is None else self.evidence[best].claim()
 
     def claims(self) -> list[Claim]:
         """Every configuration's claim, complete or not."""

@@ -14,8 +14,10 @@ and answers with the next trial to run (or None: wait, or stop). In order:
 6. **verify**, once every confirmation is in: a leader whose mean is past the target
    runs on S fresh seeds (``pursuit.analysis.claims``);
 7. **ladder**, after at least one round of search and confirmation: the leader's scale
-   dials stepped by factors of 2 (x1/4 .. x4), seeds as the leader's claim, reusing
-   every trial that exists; climbed only if the whole ladder fits the budget;
+   dials stepped by factors of 2 (x1/4 .. x4), with a 2 x 2 grid over model size and
+   data where it has both, seeds as the leader's claim, reusing every trial that
+   exists; climbed only if the whole ladder fits the budget; then the same for the
+   best claim of each method the goal studies (``study: true``);
 8. the next search round.
 
 Sharing the search budget: every searchable method first gets ``min_search_trials``
@@ -29,12 +31,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from functools import partial
 
 import numpy as np
 import optuna
 
 from pursuit.analysis.claims import ClaimBook, Stage
-from pursuit.dials import Int, Value
+from pursuit.dials import Dial, Int, Value
 from pursuit.exceptions import DialError
 from pursuit.goal import Goal
 from pursuit.loop.budget import BudgetKeeper
@@ -79,24 +82,50 @@ class Plan:
 
 
 LADDER_FACTORS = (0.25, 0.5, 2.0, 4.0)
+GRID_FACTORS = (0.5, 2.0)
+
+
+def _scaled(dial: Dial, name: str, value: Value, factor: float) -> Value | None:
+    """``value`` times ``factor`` on the dial, or None off the end of its range."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    scaled = value * factor
+    try:
+        return dial.validate(name, round(scaled) if isinstance(dial, Int) else scaled)
+    except DialError:
+        return None
 
 
 def ladder_rungs(method: Method, leader: dict[str, Value]) -> list[dict[str, Value]]:
-    """The configurations of a scaling ladder around ``leader``, within the dials' ranges."""
+    """The configurations of a scaling ladder around ``leader``, within the dials' ranges:
+    each scale dial stepped alone, and, where the method has a ``params`` and a ``data``
+    dial, the corners of a small grid over both, so that a law of loss in model size and
+    data together, L(N, D), has points off the two lines."""
     rungs: list[dict[str, Value]] = []
+
+    def add(rung: dict[str, Value]) -> None:
+        if rung != leader and rung not in rungs:
+            rungs.append(rung)
+
     for name, dial in method.dials.items():
-        value = leader.get(name)
-        if dial.scale is None or isinstance(value, bool) or not isinstance(value, int | float):
+        if dial.scale is None:
             continue
         for factor in LADDER_FACTORS:
-            scaled = value * factor
-            try:
-                stepped = dial.validate(name, round(scaled) if isinstance(dial, Int) else scaled)
-            except DialError:
-                continue  # off the end of the dial's range
-            rung = {**leader, name: stepped}
-            if rung != leader and rung not in rungs:
-                rungs.append(rung)
+            stepped = _scaled(dial, name, leader.get(name), factor)
+            if stepped is not None:
+                add({**leader, name: stepped})
+    by_role: dict[str, str] = {}
+    for name, dial in method.dials.items():
+        if dial.scale is not None:
+            by_role.setdefault(dial.scale, name)  # the first dial of each role
+    if "params" in by_role and "data" in by_role:
+        size, data = by_role["params"], by_role["data"]
+        for f_size in GRID_FACTORS:
+            for f_data in GRID_FACTORS:
+                n = _scaled(method.dials[size], size, leader.get(size), f_size)
+                d = _scaled(method.dials[data], data, leader.get(data), f_data)
+                if n is not None and d is not None:
+                    add({**leader, size: n, data: d})
     return rungs
 
 
@@ -107,6 +136,7 @@ class Planner:
         self.goal, self.methods, self.searches = goal, methods, searches
         self.book, self.claims, self.budget, self.policy = book, claims, budget, policy
         self.seeds = goal.seeds
+        self.studied = [m.name for m in methods.values() if goal.studied(m)]
         self.round_size = policy.search_round or max(8, 4 * len(searches))
         self.round_end = 0  # search trials (all methods) at which this round ends
         self.stage = Stage.BASELINES
@@ -229,22 +259,38 @@ class Planner:
                 if r.dials != self.methods[r.method].defaults()]
 
     def _ladder(self, taken: set[Key]) -> Plan | None:
-        """The next rung of the leader's scaling ladder, once a round of search is done."""
+        """The next rung of a scaling ladder, once a round of search is done: the
+        leader's first, then each studied method's best claim's (a method the goal asks
+        to study scales even when another leads)."""
         if self.searches and self.book.searched() == 0 and \
                 len(self._exhausted) < len(self.searches):
             return None  # a leader chosen before any search is not worth climbing from
         leader = self.claims.leader()
         if leader is None:
             return None
-        method = self.methods[leader.method]
-        rungs = ladder_rungs(method, self.book.dials(leader.method, leader.config))
-        missing = [Plan(method, Stage.LADDER, dials, seed) for dials in rungs
-                   for seed in self.claim_seeds(method, dials)]
-        missing = [plan for plan in missing if self._free(plan.key, taken)]
-        if not missing or self.budget.trials_left() < len(missing):
-            return None  # climbed already, or the whole ladder does not fit the budget
-        self.stage = Stage.LADDER
-        return missing[0]
+        # A studied method climbs from its best claim that search found or its
+        # defaults, never from a rung of its own ladder: it climbs once per such claim.
+        climbs = [leader, *(self.claims.leader_of(name, partial(self._not_ladder_born, name))
+                            for name in self.studied if name != leader.method)]
+        for claim in climbs:
+            if claim is None:
+                continue
+            method = self.methods[claim.method]
+            rungs = ladder_rungs(method, self.book.dials(claim.method, claim.config))
+            missing = [Plan(method, Stage.LADDER, dials, seed) for dials in rungs
+                       for seed in self.claim_seeds(method, dials)]
+            missing = [plan for plan in missing if self._free(plan.key, taken)]
+            if missing and self.budget.trials_left() >= len(missing):
+                self.stage = Stage.LADDER
+                return missing[0]
+            # climbed already, or the whole ladder does not fit the budget: the next
+        return None
+
+    def _not_ladder_born(self, method: str, config: str) -> bool:
+        """Whether a configuration was first run other than as a rung of a ladder."""
+        seeds = self.book.seeds(method, config)
+        found = self.book.find((method, config, min(seeds))) if seeds else None
+        return found is None or found[1].stage is not Stage.LADDER
 
     # -------------------------------------------------------------------- search
     def _search(self, planned: list[Plan], *, reserve: bool) -> Plan | None:

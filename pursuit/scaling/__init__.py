@@ -38,12 +38,18 @@ from pursuit.scaling._forms import (
 )
 from pursuit.scaling._ladder import ladder_forecasts
 from pursuit.scaling._select import Blend, Choice, describe, rmsle, select, split_largest
+from pursuit.scaling._studies import (
+    compute_study,
+    ladder_studies,
+    overfit_study,
+    repeats_study,
+)
 
 __all__ = [
     "DELTA", "FORMS", "M3", "M4", "Allocation", "Blend", "BrokenPowerLaw", "ChinchillaLaw",
     "Choice", "DataConstrainedLaw", "Fit", "Forecast", "Form", "OffsetPowerLaw", "Overfit",
-    "PowerLaw", "RepeatValue", "Trend", "check_data", "compute_forecast", "compute_to_reach",
-    "describe", "fit", "forecast", "ladder_forecasts", "optimal_allocation", "overfit_step",
-    "overfit_trend", "power_trend", "rmsle", "robust_scale", "select", "split_largest",
-    "value_of_repeats",
+    "PowerLaw", "RepeatValue", "Trend", "check_data", "compute_forecast", "compute_study",
+    "compute_to_reach", "describe", "fit", "forecast", "ladder_forecasts", "ladder_studies",
+    "optimal_allocation", "overfit_step", "overfit_study", "overfit_trend", "power_trend",
+    "repeats_study", "rmsle", "robust_scale", "select", "split_largest", "value_of_repeats",
 ]

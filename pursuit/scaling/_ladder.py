@@ -36,6 +36,22 @@ def _dial_range(ranges: Mapping[str, tuple[float, float]] | None, method: str,
     return None if found is None else (float(found[0]), float(found[1]))
 
 
+def _reported_params(rows: pd.DataFrame, dial: str) -> np.ndarray | None:
+    """The parameter counts the trials reported (cost ``params``), where they grow with
+    the dial along the line: then the dial sizes the model, and a law against the
+    parameters says what it does in terms that carry over to other shapes."""
+    if "cost.params" not in rows:
+        return None
+    size = rows["cost.params"].astype(float)
+    if not np.all(np.isfinite(size)) or np.any(size <= 0):
+        return None
+    per_value = size.groupby(rows[dial].astype(float)).agg(["min", "max"]).sort_index()
+    if np.any(per_value["min"] != per_value["max"]) or \
+            not np.all(np.diff(per_value["min"].to_numpy()) > 0):
+        return None
+    return size.to_numpy()
+
+
 def _compute_seconds(trend: Trend, outlook: Forecast) -> dict[str, Any]:
     """Trial wall seconds at the forecast x and its interval's ends. The trend may fall
     with x, so the ends are put in order: the interval still holds the point."""
@@ -58,10 +74,11 @@ def _fit_rungs(x: np.ndarray, y: np.ndarray, seeds: Sequence[object]
 
 def _ladder_lines(done: pd.DataFrame, ladder: pd.DataFrame
                   ) -> list[tuple[str, pd.DataFrame, str, dict[str, Any]]]:
-    """Each line a ladder climbed: (method, its completed rows on the line, the dial
-    stepped, the other dials' values). A line holds one dial's values with the others
-    fixed; a method climbs a new one whenever its leader changes, so lines are found
-    from the rows, never from a single leader."""
+    """Per dial a ladder stepped: (method, its completed rows on the line, the dial, the
+    other dials' values). A line holds one dial's values with the others fixed; a method
+    climbs a new one whenever its leader changes, so lines are found from the rows,
+    never from a single leader, and each dial's law is fitted on its longest line (the
+    most values, then the most runs, then the latest: the current leader's)."""
     lines = []
     for method, rungs in ladder.groupby("method"):
         own = done[done["method"] == method]
@@ -70,13 +87,18 @@ def _ladder_lines(done: pd.DataFrame, ladder: pd.DataFrame
             others = [c for c in dials if c != dial]
             keys = own[others].astype(str).agg("|".join, axis=1) if others else \
                 pd.Series("", index=own.index)
+            longest: tuple[int, int, int, str] | None = None
             for key in sorted(set(keys.loc[rungs.index])):
                 rows = own[keys == key]
                 stepped = rows.loc[rows.index.intersection(rungs.index), dial].nunique()
-                if stepped >= 2 and rows[dial].nunique() >= 3:
-                    first = rows.iloc[0]
-                    lines.append((str(method), rows, dial,
-                                  {c[len("dial."):]: first[c] for c in others}))
+                size = (rows[dial].nunique(), len(rows), int(rows.index.max()), key)
+                if stepped >= 2 and size[0] >= 3 and (longest is None or size > longest):
+                    longest = size
+            if longest is not None:
+                rows = own[keys == longest[3]]
+                first = rows.iloc[0]
+                lines.append((str(method), rows, dial,
+                              {c[len("dial."):]: first[c] for c in others}))
     return lines
 
 
@@ -99,9 +121,12 @@ def ladder_forecasts(frame: pd.DataFrame, *, metric: str, direction: str,
     for method, rows, dial, at in _ladder_lines(done, ladder):
         x = rows[dial].astype(float).to_numpy()
         shortfall = _shortfall(rows[metric].astype(float).to_numpy(), direction, target)
-        entry: dict[str, Any] = {"method": method, "dial": dial[len("dial."):],
+        entry: dict[str, Any] = {"kind": "law", "method": method, "dial": dial[len("dial."):],
                                  "at": at, "points": int(len(rows)),
-                                 "rungs": sorted(set(x.tolist()))}
+                                 "rungs": sorted(set(x.tolist())), "x": dial[len("dial."):]}
+        size = _reported_params(rows, dial)
+        if size is not None:  # a model-size dial: the law speaks of parameters
+            x, entry["x"] = size, "params"
         if shortfall is None or np.any(shortfall[0] <= 0) or np.any(x <= 0):
             entry["note"] = "the metric is not a positive quantity falling with scale"
             out.append(entry)
@@ -114,14 +139,16 @@ def ladder_forecasts(frame: pd.DataFrame, *, metric: str, direction: str,
             out.append(entry)
             continue
         fitted_on = "1 - " + metric if direction == "maximize" else metric
-        written, members = describe(law, weights, scores, [entry["dial"]], fitted_on)
+        written, members = describe(law, weights, scores, [entry["x"]], fitted_on)
         entry.update({"form": law.form.name, "formula": law.form.formula,
                       "law": written, "members": members, "fitted_on": fitted_on,
                       "params": {k: {"value": v, "lower": lo, "upper": hi} for k, (v, lo, hi)
                                  in law.param_intervals(0.95).items()}})
         if goal is not None and goal > 0:
+            limits = None if entry["x"] == "params" else \
+                _dial_range(dial_ranges, str(method), entry["dial"])
             outlook = forecast(law, goal, level, largest=float(np.max(x)), what="rung",
-                               limits=_dial_range(dial_ranges, str(method), entry["dial"]))
+                               limits=limits)
             entry["forecast"] = outlook.as_dict()  # its "extrapolation" says how far
             cost = rows["cost.wall_seconds"].astype(float).to_numpy()
             try:
