@@ -189,13 +189,13 @@ def ladder_lines(ladder: list[dict[str, Any]]) -> list[str]:
             for k, v in entry["params"].items()))
         f = entry.get("forecast")
         if f and f["reachable"]:
-            lines.append(_needs(f"{against}", f, entry.get("compute_seconds")))
+            lines += _needs(f"{against}", f, entry.get("compute_seconds"))
         elif f:
             lines.append(f"  target not reachable by this dial: {f['reason']}")
     return lines
 
 
-def _needs(what: str, f: dict[str, Any], cost: dict[str, Any] | None = None) -> str:
+def _needs(what: str, f: dict[str, Any], cost: dict[str, Any] | None = None) -> list[str]:
     """What a reachable forecast says: the value, its interval, and whether it is an
     extrapolation (never a plain number when far past the measurements)."""
     far = f.get("extrapolation")
@@ -203,7 +203,8 @@ def _needs(what: str, f: dict[str, Any], cost: dict[str, Any] | None = None) -> 
             f"({f['level']:.0%} interval {interval_text(f['lower'], f['upper'])})")
     if cost:
         line += f", about {cost['value']:.3g} s per trial"
-    return line + (f" — {far}: an extrapolation, not a measurement" if far else "")
+    line += f" — {far}: an extrapolation, not a measurement" if far else ""
+    return [line, *([f"  but {f['caveat']}"] if f.get("caveat") else [])]
 
 
 def _study_lines(entry: dict[str, Any]) -> list[str]:
@@ -256,8 +257,9 @@ def _study_lines(entry: dict[str, Any]) -> list[str]:
         for k, v in entry["params"].items()))
     f = entry.get("forecast")
     if f and f["reachable"]:
-        lines.append(_needs("C = 6 N D FLOP", f) + f", largest measured "
-                     f"{fmt(entry['largest_compute'], 3)}")
+        needs = _needs("C = 6 N D FLOP", f)
+        needs[0] += f", largest measured {fmt(entry['largest_compute'], 3)}"
+        lines += needs
         fresh = "fresh tokens, by the data-constrained law" if entry.get("fresh_data_from") \
             else "tokens seen, repeats included"
         lines.append(f"  at the compute-optimal split: N ≈ {fmt(f['params_opt'], 3)} "

@@ -727,3 +727,27 @@ def test_a_method_that_climbs_two_ladders_gets_its_law_from_the_latest():
                                target=0.2)
     assert [(e["dial"], e["at"]["lr"]) for e in entries] == [("width", 0.3)]
     assert all("law" in e and len(e["rungs"]) == 5 for e in entries)
+
+
+def test_a_blend_that_reaches_the_target_only_through_a_floorless_member_says_so():
+    """m2 (weight 0.8) levels off at 1.0; m1 has no floor: the blend reaches 0.9 only
+    through m1, and the forecast says so; a target above both floors needs no word."""
+    import math
+
+    from pursuit.overview import ladder_lines
+    from pursuit.scaling import FORMS, Blend, Fit, forecast
+
+    blend = Blend({"m1": FORMS["m1"], "m2": FORMS["m2"]}, [0.2, 0.8])
+    theta = np.array([math.log(3.0), 0.5, 1.0, math.log(2.0), 0.5])
+    x = np.geomspace(1, 100, 6)
+    law = Fit(blend, theta, x, blend.predict(theta, x), 0.0)
+    assert "m2 (weight 0.80) levels off at 1" in blend.floor_caveat(theta, 0.9)
+    assert blend.floor_caveat(theta, 1.5) is None
+    outlook = forecast(law, 0.9)
+    assert outlook.reachable  # the blend's floor is zero
+    entry = {"kind": "law", "method": "m", "dial": "x", "rungs": [1.0, 100.0], "law": "…",
+             "form": "blend",
+             "members": [], "params": {}, "forecast": {**outlook.as_dict(),
+                                                       "caveat": blend.floor_caveat(theta, 0.9)}}
+    text = "\n".join(ladder_lines([entry]))
+    assert "but m2 (weight 0.80) levels off at 1, short of the target" in text

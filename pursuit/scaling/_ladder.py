@@ -13,7 +13,7 @@ import pandas as pd
 from pursuit.scaling._curves import Trend, power_trend
 from pursuit.scaling._fit import Fit, fit
 from pursuit.scaling._forecast import Forecast, forecast
-from pursuit.scaling._select import describe, select
+from pursuit.scaling._select import Blend, describe, select
 
 
 def _shortfall(values: np.ndarray, direction: str, target: float | None
@@ -150,6 +150,8 @@ def ladder_forecasts(frame: pd.DataFrame, *, metric: str, direction: str,
             outlook = forecast(law, goal, level, largest=float(np.max(x)), what="rung",
                                limits=limits)
             entry["forecast"] = outlook.as_dict()  # its "extrapolation" says how far
+            if outlook.reachable and isinstance(law.form, Blend):
+                entry["forecast"]["caveat"] = law.form.floor_caveat(law.theta, goal)
             cost = rows["cost.wall_seconds"].astype(float).to_numpy()
             try:
                 trend = power_trend(x, cost)

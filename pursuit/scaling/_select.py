@@ -109,6 +109,21 @@ class Blend(Form):
             return 0.0
         return float(np.exp(np.sum(self.weights * np.log(floors))))
 
+    def floor_caveat(self, theta: Array, target: float) -> str | None:
+        """In words, when the blend reaches ``target`` only because a lighter member
+        falls without floor while members weighing more level off short of it: the
+        forecast then rests on the member the held-back points trusted less."""
+        parts = list(zip(self.labels, self.members, self.weights, self._parts(theta),
+                         strict=True))
+        stuck = [(label, w, m.asymptote(t)) for label, m, w, t in parts
+                 if m.asymptote(t) >= target]
+        if not stuck or sum(w for _, w, _ in stuck) < 0.5:
+            return None
+        levels = ", ".join(f"{label} (weight {w:.2f}) levels off at {floor:.4g}"
+                           for label, w, floor in stuck)
+        return (f"{levels}, short of the target: the blend reaches it only through "
+                "lighter members whose floor is zero")
+
     @property
     def variables_named(self) -> tuple[str, ...]:
         return self.members[0].variables_named

@@ -12,7 +12,14 @@ import pandas as pd
 from pursuit.scaling._fit import Fit, fit
 from pursuit.scaling._forecast import Forecast, compute_forecast, forecast, optimal_allocation
 from pursuit.scaling._forms import FORMS, Form
-from pursuit.scaling._select import DEFAULT_FORMS, describe, rmsle, select, split_largest
+from pursuit.scaling._select import (
+    DEFAULT_FORMS,
+    Blend,
+    describe,
+    rmsle,
+    select,
+    split_largest,
+)
 from pursuit.scaling._table import Line, columns, rows_of_frame
 
 PARAM_LEVEL = 0.95
@@ -58,6 +65,9 @@ class Study:
                                                     & (self.y_held <= upper)))
         if self.forecast is not None:
             out["forecast"] = self.forecast.as_dict()
+            if self.forecast.reachable and isinstance(self.fit.form, Blend):
+                out["forecast"]["caveat"] = self.fit.form.floor_caveat(self.fit.theta,
+                                                                       self.forecast.target)
             if self.fit.form.name == "chinchilla":
                 out["forecast"]["x_is"] = "compute (FLOP, C = 6 N D) at the compute-optimal N, D"
                 if self.forecast.reachable:
