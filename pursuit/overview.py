@@ -116,10 +116,12 @@ def ladder_report(results: Results, name: str, frame: pd.DataFrame) -> list[dict
                                  scales=scales)
 
 
-def goal_overview(results: Results, name: str) -> dict[str, Any]:
-    """A goal's standing as plain data (``jsonable`` makes it JSON)."""
+def goal_overview(results: Results, name: str, frame: pd.DataFrame | None = None
+                  ) -> dict[str, Any]:
+    """A goal's standing as plain data (``jsonable`` makes it JSON), from ``frame`` when
+    the caller has read the goal's results table already."""
     record = results.goal(name)
-    frame = results.results(name)
+    frame = results.results(name) if frame is None else frame
     board = results.leaderboard(name, frame=frame)
     spec = record.spec
     counts = frame["state"].value_counts().to_dict() if len(frame) else {}

@@ -26,6 +26,7 @@ widened to hold for all ``m`` at once (Bonferroni: each at level ``1 - 0.05 / m`
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -66,6 +67,13 @@ def verification_level(k: int) -> float:
     return ALPHA / 2**k
 
 
+@functools.lru_cache(maxsize=4096)
+def t_quantile(q: float, df: int) -> float:
+    """Student's t quantile; cached, as claims ask for the same few (level, seeds) again
+    and again and scipy takes tens of microseconds for each."""
+    return float(stats.t.ppf(q, df))
+
+
 def t_interval(values: np.ndarray, level: float) -> tuple[float, float, float]:
     """Mean and Student-t interval; the interval is NaN with fewer than two values."""
     if values.size == 0:
@@ -73,7 +81,7 @@ def t_interval(values: np.ndarray, level: float) -> tuple[float, float, float]:
     mean = float(values.mean())
     if values.size < 2:
         return mean, math.nan, math.nan
-    half = float(stats.t.ppf(0.5 + level / 2, values.size - 1) * values.std(ddof=1)
+    half = float(t_quantile(0.5 + level / 2, values.size - 1) * values.std(ddof=1)
                  / math.sqrt(values.size))
     return mean, mean - half, mean + half
 

@@ -14,6 +14,9 @@ from pursuit.scaling._curves import Trend, power_trend
 from pursuit.scaling._fit import Fit, fit
 from pursuit.scaling._forecast import Forecast, forecast
 from pursuit.scaling._select import Blend, describe, select
+from pursuit.scaling._summary import PREDICTION_LEVEL
+
+CURVE_POINTS = 100  # of the fitted law, for drawing
 
 
 def _shortfall(values: np.ndarray, direction: str, target: float | None
@@ -58,6 +61,19 @@ def _compute_seconds(trend: Trend, outlook: Forecast) -> dict[str, Any]:
     ends = sorted([trend.predict(outlook.lower), trend.predict(outlook.upper)])
     return {"value": trend.predict(outlook.x), "lower": ends[0], "upper": ends[1],
             "per_trial": True}
+
+
+def _curve(law: Fit, x: np.ndarray, outlook: Forecast | None) -> dict[str, Any]:
+    """The fitted law and its prediction band on a grid from the smallest rung past the
+    largest, on to the forecast's interval where the law reaches the target: what a
+    plot draws, in the quantity fitted (the entry's ``fitted_on``)."""
+    top = float(np.max(x))
+    if outlook is not None and outlook.reachable:
+        top = max(top, outlook.upper if math.isfinite(outlook.upper) else outlook.x)
+    grid = np.geomspace(float(np.min(x)), min(top * 1.5, 1e300), CURVE_POINTS)
+    lower, upper = law.band(grid, PREDICTION_LEVEL)
+    return {"x": grid.tolist(), "y": law.predict(grid).tolist(), "lower": lower.tolist(),
+            "upper": upper.tolist(), "level": PREDICTION_LEVEL}
 
 
 def _fit_rungs(x: np.ndarray, y: np.ndarray, seeds: Sequence[object]
@@ -144,6 +160,7 @@ def ladder_forecasts(frame: pd.DataFrame, *, metric: str, direction: str,
                       "law": written, "members": members, "fitted_on": fitted_on,
                       "params": {k: {"value": v, "lower": lo, "upper": hi} for k, (v, lo, hi)
                                  in law.param_intervals(0.95).items()}})
+        outlook: Forecast | None = None
         if goal is not None and goal > 0:
             limits = None if entry["x"] == "params" else \
                 _dial_range(dial_ranges, str(method), entry["dial"])
@@ -159,5 +176,6 @@ def ladder_forecasts(frame: pd.DataFrame, *, metric: str, direction: str,
                 trend = None
             if trend is not None and outlook.reachable:
                 entry["compute_seconds"] = _compute_seconds(trend, outlook)
+        entry["curve"] = _curve(law, x, outlook)
         out.append(entry)
     return out
