@@ -82,10 +82,10 @@ def _fit_rungs(x: np.ndarray, y: np.ndarray, seeds: Sequence[object]
     too few rungs to choose: then a plain power law). A ladder is a few rungs apart by
     x2: too short to fit only its end."""
     if len(np.unique(x)) >= 5:
-        choice = select(x, y, forms=["m1", "m2"], windows=[math.inf], bootstrap=200,
+        choice = select(x, y, forms=["m1", "m2"], windows=[math.inf], bootstrap=100,
                         groups=seeds)
         return choice.fit, choice.weights, choice.scores
-    return fit("m1", x, y, bootstrap=200, groups=seeds), {}, {}
+    return fit("m1", x, y, bootstrap=100, groups=seeds), {}, {}
 
 
 def _ladder_lines(done: pd.DataFrame, ladder: pd.DataFrame

@@ -19,13 +19,14 @@ import numpy as np
 import pandas as pd
 
 from pursuit.scaling._curves import overfit_step, overfit_trend, value_of_repeats
-from pursuit.scaling._fit import fit
+from pursuit.scaling._fit import Fit, fit
 from pursuit.scaling._forecast import compute_forecast, optimal_allocation
 from pursuit.scaling._forms import ChinchillaLaw, DataConstrainedLaw
 from pursuit.scaling._ladder import _shortfall
 
 PARAMS, TOKENS, UNIQUE = "cost.params", "cost.tokens_seen", "cost.unique_tokens_seen"
 LEVEL = 0.9  # of forecast intervals, as the ladder's
+RESAMPLES = 50  # bootstrap refits of a study's law: a 5- or 6-parameter fit is slow
 
 
 def _interval(values: Sequence[float], point: float, level: float = 0.95
@@ -121,40 +122,52 @@ def _target_shortfall(target: float | None, direction: str) -> float | None:
     return 1.0 - target if direction == "maximize" else target
 
 
-def repeats_study(frame: pd.DataFrame, *, method: str, metric: str, direction: str
+def _constrained_fit(rows: pd.DataFrame, metric: str, direction: str
+                     ) -> tuple[Fit | None, np.ndarray, str] | None:
+    """The data-constrained law fitted to the rows (None for the fit, with why, where
+    they are too few), or None where they lack the costs it reads."""
+    points = _points(rows, [PARAMS, TOKENS, UNIQUE], metric, direction)
+    if points is None:
+        return None
+    x, y, seeds, named = points
+    law = DataConstrainedLaw()
+    distinct = len(np.unique(x, axis=0))
+    if distinct < law.size + 1 or len(np.unique(x[:, 1] / x[:, 2])) < 2:
+        return None, x, (f"the law has {law.size} parameters and needs trials at "
+                         f"{law.size + 1}+ distinct (N, D, U), some repeating data more "
+                         f"than others; the ladder has {distinct}")
+    try:
+        return fit(law, x, y, bootstrap=RESAMPLES, groups=seeds.tolist()), x, named
+    except ValueError as error:
+        return None, x, str(error)
+
+
+def repeats_study(frame: pd.DataFrame, *, method: str, metric: str, direction: str,
+                  fitted: tuple[Fit | None, np.ndarray, str] | None = None
                   ) -> dict[str, Any]:
     """A data-constrained law (Muennighoff et al. 2023) fitted to the ladder's trials:
     what a repeated token is worth against a fresh one, at the trials' median N, D
     and U (the middle of the ladder, where it was climbed from)."""
     entry: dict[str, Any] = {"kind": "repeats", "method": method}
-    rows = _climbed(frame, method)
-    points = _points(rows, [PARAMS, TOKENS, UNIQUE], metric, direction)
-    if points is None:
+    found = fitted or _constrained_fit(_climbed(frame, method), metric, direction)
+    if found is None:
         entry["note"] = ("the trials do not report params, tokens_seen and "
                          "unique_tokens_seen as costs, or the metric does not fall with them")
         return entry
-    x, y, seeds, named = points
-    law = DataConstrainedLaw()
-    distinct = len(np.unique(x, axis=0))
-    if distinct < law.size + 1 or len(np.unique(x[:, 1] / x[:, 2])) < 2:
-        entry["note"] = (f"the law has {law.size} parameters and needs trials at "
-                         f"{law.size + 1}+ distinct (N, D, U), some repeating data more "
-                         f"than others; the ladder has {distinct}")
+    law_fit, x, named = found
+    if law_fit is None:
+        entry["note"] = named  # why there is no fit
         return entry
-    try:
-        fitted = fit(law, x, y, bootstrap=100, groups=seeds.tolist())
-    except ValueError as error:
-        entry["note"] = str(error)
-        return entry
+    fitted_law, law = law_fit, DataConstrainedLaw()
     n, d, u = (float(np.median(x[:, i])) for i in range(3))
-    worth = value_of_repeats(fitted.theta, n, u, d)
-    draws = [value_of_repeats(theta, n, u, d).worth for theta in fitted.boot]
-    r_star = fitted.params["R_star"]
+    worth = value_of_repeats(fitted_law.theta, n, u, d)
+    draws = [value_of_repeats(theta, n, u, d).worth for theta in fitted_law.boot]
+    r_star = fitted_law.params["R_star"]
     entry.update({
-        "fitted_on": named, "points": int(len(y)),
-        "law": law.equation(fitted.theta, ("N", "D", "U"), named),
+        "fitted_on": named, "points": int(len(fitted_law.y)),
+        "law": law.equation(fitted_law.theta, ("N", "D", "U"), named),
         "R_star": {"value": r_star, **dict(zip(("lower", "upper"), _interval(
-            [law.report(t)["R_star"] for t in fitted.boot], r_star), strict=True))},
+            [law.report(t)["R_star"] for t in fitted_law.boot], r_star), strict=True))},
         "at": {"params": n, "tokens": d, "unique": u, "passes": d / u},
         "worth": {"value": worth.worth, **dict(zip(("lower", "upper"),
                                                    _interval(draws, worth.worth),
@@ -164,7 +177,9 @@ def repeats_study(frame: pd.DataFrame, *, method: str, metric: str, direction: s
 
 
 def compute_study(frame: pd.DataFrame, *, method: str, metric: str, direction: str,
-                  target: float | None) -> dict[str, Any]:
+                  target: float | None,
+                  constrained: tuple[Fit | None, np.ndarray, str] | None = None
+                  ) -> dict[str, Any]:
     """The compute C = 6 N D at which the compute-optimal split of model size N and
     fresh data D reaches the target under L(N, D) = E + A / N^alpha + B / D^beta
     (Hoffmann et al. 2022), with an interval, or why it cannot.
@@ -175,27 +190,36 @@ def compute_study(frame: pd.DataFrame, *, method: str, metric: str, direction: s
     seen."""
     entry: dict[str, Any] = {"kind": "compute", "method": method}
     rows = _climbed(frame, method)
-    constrained = _points(rows, [PARAMS, TOKENS, UNIQUE], metric, direction)
-    points = constrained or _points(rows, [PARAMS, TOKENS], metric, direction)
-    if points is None:
-        entry["note"] = ("the trials do not report params and tokens_seen as costs, or "
-                         "the metric does not fall with them")
-        return entry
-    x, y, seeds, named = points
-    law: ChinchillaLaw = DataConstrainedLaw() if constrained else ChinchillaLaw()
-    distinct = len(np.unique(x[:, :2], axis=0))
-    if distinct < law.size + 1 or len(np.unique(x[:, 0])) < 3 or len(np.unique(x[:, 1])) < 3:
-        entry["note"] = (f"L(N, D) needs trials at {law.size + 1}+ distinct (N, D), with "
-                         f"3+ values of each; the ladder has {distinct}")
-        return entry
-    try:
-        fitted = fit(law, x, y, bootstrap=100, groups=seeds.tolist())
-    except ValueError as error:
-        entry["note"] = str(error)
-        return entry
+    found = constrained or _constrained_fit(rows, metric, direction)
+    law_fit: Fit | None = None if found is None else found[0]
+    if found is not None and law_fit is not None:
+        x, named = found[1], found[2]
+        constrained_used = True
+    else:
+        points = _points(rows, [PARAMS, TOKENS], metric, direction)
+        if points is None:
+            entry["note"] = ("the trials do not report params and tokens_seen as costs, "
+                             "or the metric does not fall with them")
+            return entry
+        x, y, seeds, named = points
+        law = ChinchillaLaw()
+        distinct = len(np.unique(x, axis=0))
+        if distinct < law.size + 1 or len(np.unique(x[:, 0])) < 3 or \
+                len(np.unique(x[:, 1])) < 3:
+            entry["note"] = (f"L(N, D) needs trials at {law.size + 1}+ distinct (N, D), "
+                             f"with 3+ values of each; the ladder has {distinct}")
+            return entry
+        try:
+            law_fit = fit(law, x, y, bootstrap=RESAMPLES, groups=seeds.tolist())
+        except ValueError as error:
+            entry["note"] = str(error)
+            return entry
+        constrained_used = False
+    fitted = law_fit
+    assert fitted is not None  # for the type checker: each way above ends in a fit
     chinchilla = ChinchillaLaw()
-    entry.update({"fitted_on": named, "points": int(len(y)),
-                  "fresh_data_from": "data-constrained law" if constrained else None,
+    entry.update({"fitted_on": named, "points": int(len(fitted.y)),
+                  "fresh_data_from": "data-constrained law" if constrained_used else None,
                   "law": chinchilla.equation(fitted.theta[:5], ("N", "D"), named),
                   "params": {k: {"value": v, "lower": lo, "upper": hi} for k, (v, lo, hi)
                              in fitted.param_intervals(0.95).items() if k != "R_star"},
@@ -227,8 +251,10 @@ def ladder_studies(frame: pd.DataFrame, curves: Mapping[int, Mapping[int, float]
         data_dial = next((d for d, r in roles.items() if r == "data"), None)
         out.append(overfit_study(frame, curves, method=str(method), data_dial=data_dial,
                                  direction=direction))
+        constrained = _constrained_fit(_climbed(frame, str(method)), metric, direction)
         out.append(repeats_study(frame, method=str(method), metric=metric,
-                                 direction=direction))
+                                 direction=direction, fitted=constrained))
         out.append(compute_study(frame, method=str(method), metric=metric,
-                                 direction=direction, target=target))
+                                 direction=direction, target=target,
+                                 constrained=constrained))
     return out
