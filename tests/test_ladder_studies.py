@@ -153,3 +153,15 @@ def test_studies_say_why_when_the_trials_cannot_support_them():
     few = clean_world().head(4)
     assert "needs trials at" in compute_study(few, method="m", metric="loss",
                                               direction="minimize", target=2.0)["note"]
+
+
+def test_a_method_that_reports_neither_curves_nor_size_gets_no_studies():
+    from pursuit.scaling import ladder_studies
+
+    bare = clean_world().drop(columns=["cost.params", "cost.tokens_seen",
+                                       "cost.unique_tokens_seen"])
+    assert ladder_studies(bare, {}, metric="loss", direction="minimize", target=2.0,
+                          scales={"m": {"data": "data"}}) == []
+    full = ladder_studies(clean_world(), {}, metric="loss", direction="minimize",
+                          target=2.0, scales={"m": {"data": "data"}})
+    assert [e["kind"] for e in full] == ["repeats", "compute"]  # no curves: no overfit

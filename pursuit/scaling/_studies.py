@@ -108,6 +108,8 @@ def _points(rows: pd.DataFrame, columns: Sequence[str], metric: str, direction: 
     if any(c not in rows for c in columns) or not len(rows):
         return None
     table = rows[[*columns, metric, "seed"]].astype(float).dropna()
+    if not len(table):
+        return None
     x = table[list(columns)].to_numpy()
     shortfall = _shortfall(table[metric].to_numpy(), direction, None)
     if shortfall is None or np.any(shortfall[0] <= 0) or np.any(x <= 0):
@@ -237,7 +239,9 @@ def compute_study(frame: pd.DataFrame, *, method: str, metric: str, direction: s
 def ladder_studies(frame: pd.DataFrame, curves: Mapping[int, Mapping[int, float]], *,
                    metric: str, direction: str, target: float | None,
                    scales: Mapping[str, Mapping[str, str]]) -> list[dict[str, Any]]:
-    """Every study the ladder's trials support, per method that climbed one.
+    """Every study the ladder's trials support, per method that climbed one: overfitting
+    where they report curves, repeats and compute where they report their size and
+    data (each with a note where the trials are too few).
 
     ``curves`` holds the metric's learning curve per trial ({trial: {step: value}});
     ``scales`` each method's dials' scale roles ({method: {dial: role}})."""
@@ -246,15 +250,23 @@ def ladder_studies(frame: pd.DataFrame, curves: Mapping[int, Mapping[int, float]
     climbed = frame.loc[(frame["stage"] == "ladder") & (frame["state"] == "completed"),
                         "method"].unique()
     out = []
-    for method in climbed:
-        roles = scales.get(str(method), {})
+    for method in map(str, climbed):
+        rows = _climbed(frame, method)
+        roles = scales.get(method, {})
         data_dial = next((d for d, r in roles.items() if r == "data"), None)
-        out.append(overfit_study(frame, curves, method=str(method), data_dial=data_dial,
-                                 direction=direction))
-        constrained = _constrained_fit(_climbed(frame, str(method)), metric, direction)
-        out.append(repeats_study(frame, method=str(method), metric=metric,
-                                 direction=direction, fitted=constrained))
-        out.append(compute_study(frame, method=str(method), metric=metric,
-                                 direction=direction, target=target,
-                                 constrained=constrained))
+        if any(len(curves.get(int(t), {})) >= 3 for t in rows["trial_id"]):
+            out.append(overfit_study(frame, curves, method=method, data_dial=data_dial,
+                                     direction=direction))
+        if not _reports(rows, PARAMS) or not _reports(rows, TOKENS):
+            continue  # a method that does not say its size and data has no such study
+        constrained = _constrained_fit(rows, metric, direction)
+        if _reports(rows, UNIQUE):
+            out.append(repeats_study(frame, method=method, metric=metric,
+                                     direction=direction, fitted=constrained))
+        out.append(compute_study(frame, method=method, metric=metric, direction=direction,
+                                 target=target, constrained=constrained))
     return out
+
+
+def _reports(rows: pd.DataFrame, column: str) -> bool:
+    return column in rows and bool(rows[column].notna().any())
