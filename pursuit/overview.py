@@ -267,7 +267,9 @@ def _study_lines(entry: dict[str, Any]) -> list[str]:
         lines.append(f"  at the compute-optimal split: N ≈ {fmt(f['params_opt'], 3)} "
                      f"parameters, D ≈ {fmt(f['tokens_opt'], 3)} tokens ({fresh})")
     elif f:
-        lines.append(f"  target not reachable under L(N, D): {f['reason']}")
+        share = f.get("reachable_fraction")
+        refits = f" ({share:.0%} of bootstrap refits reach it)" if share else ""
+        lines.append(f"  target not reachable under L(N, D): {f['reason']}{refits}")
     return lines
 
 
