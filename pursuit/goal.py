@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import reprlib
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, ClassVar, NoReturn
 
 import yaml
 from pydantic import (
@@ -51,6 +51,57 @@ class Budget(BaseModel):
         return self
 
 
+class AlgorithmSpec(BaseModel):
+    """An Optuna sampler or pruner by name, with arguments for its class:
+    ``{name: tpe, args: {n_startup_trials: 5}}``, or the name alone (``random``).
+    The name, the packages it needs and the arguments are checked as the goal loads
+    (see ``pursuit.search.SAMPLERS`` and ``PRUNERS``)."""
+
+    model_config = ConfigDict(extra="forbid")
+    kind: ClassVar[str]
+
+    name: str
+    args: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_name(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return {"name": value}
+        if not isinstance(value, dict | AlgorithmSpec):
+            raise ValueError(f"a {cls.kind} is a name ({cls.kind}: name) or a mapping "
+                             f"({cls.kind}: {{name: ..., args: {{...}}}})")
+        return value
+
+    @field_validator("name")
+    @classmethod
+    def _known(cls, name: str) -> str:
+        from pursuit import search  # Optuna loads only where goals are run
+
+        chosen = search.algorithm(cls.kind, name)
+        missing = search.missing_package(chosen)
+        if missing:
+            raise ValueError(missing)
+        return name
+
+    @field_validator("args")
+    @classmethod
+    def _accepted(cls, args: dict[str, Any], info: Any) -> dict[str, Any]:
+        from pursuit import search
+
+        if "name" in info.data:  # (an unknown name is said already)
+            search.check(cls.kind, info.data["name"], args)
+        return args
+
+
+class SamplerSpec(AlgorithmSpec):
+    kind = "sampler"
+
+
+class PrunerSpec(AlgorithmSpec):
+    kind = "pruner"
+
+
 class MethodSpec(BaseModel):
     """One method of a goal: an entry point, or a Method object from Python."""
 
@@ -88,7 +139,8 @@ class MethodSpec(BaseModel):
 
 
 class Goal(BaseModel):
-    """A metric, a direction, a target, a budget, the methods to try, and sub-goals."""
+    """A metric, a direction, a target, a budget, the methods to try, and sub-goals;
+    optionally the sampler and pruner of the dial search (default: TPE, median)."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -100,6 +152,8 @@ class Goal(BaseModel):
     budget: Budget = Field(default_factory=Budget)
     seeds: int = Field(default=3, ge=1, le=100)
     trial_timeout: float | None = Field(default=None, gt=0, allow_inf_nan=False)
+    sampler: SamplerSpec | None = None
+    pruner: PrunerSpec | None = None
     methods: list[MethodSpec] = Field(min_length=1)
     subgoals: list[Goal] = Field(default_factory=list)
 
@@ -109,12 +163,12 @@ class Goal(BaseModel):
     @field_validator("subgoals", mode="before")
     @classmethod
     def _subgoals_inherit(cls, value: Any, info: Any) -> Any:
-        # A sub-goal shares its parent's direction, seeds, budget and timeout, unless it
-        # says otherwise.
+        # A sub-goal shares its parent's direction, seeds, budget, timeout, sampler and
+        # pruner, unless it says otherwise.
         if not isinstance(value, list):
             return value
-        inherited = {k: info.data[k] for k in ("direction", "seeds", "budget", "trial_timeout")
-                     if k in info.data}
+        inherited = {k: info.data[k] for k in ("direction", "seeds", "budget", "trial_timeout",
+                                               "sampler", "pruner") if k in info.data}
         return [{**inherited, **item} if isinstance(item, dict) else item for item in value]
 
     def resolved_methods(self) -> list[Method]:

@@ -4,6 +4,9 @@ Columns of ``results()``, one row per trial: ``trial_id, goal, method, baseline,
 source, stage, seed, state, attempt, config, dial.<name>..., <metric>...,
 cost.wall_seconds, cost.cpu_seconds, cost.<name>..., error``. NaN stays NaN.
 
+``curves()`` is every learning-curve point of a goal, one row per point: ``trial_id,
+attempt, step, metric, value, method, stage, seed, config``.
+
 A metric is never filed under one of the table's own columns: one named like them
 (``seed``, ``error``, ``dial.x``) is the column ``metric.<name>`` (``metric_column``),
 and a cost a method reports as ``wall_seconds`` or ``cpu_seconds`` is
@@ -15,6 +18,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from pursuit.analysis.stats import Leaderboard, leaderboard
@@ -26,6 +30,8 @@ BASE_COLUMNS = ["trial_id", "goal", "method", "baseline", "source", "stage", "se
 OWN_COLUMNS = frozenset([*BASE_COLUMNS, "error"])
 OWN_PREFIXES = ("dial.", "cost.", "metric.")
 MEASURED_COSTS = ("wall_seconds", "cpu_seconds")
+CURVE_COLUMNS = ["trial_id", "attempt", "step", "metric", "value", "method", "stage", "seed",
+                 "config"]
 
 
 def metric_column(name: str) -> str:
@@ -96,6 +102,33 @@ class Results:
     def results(self, goal: str | None = None) -> pd.DataFrame:
         record = self.goal(goal)
         return results_frame(record, self.store.trials(record.id))
+
+    def curves(self, goal: str | None = None) -> pd.DataFrame:
+        """Every learning-curve point of the goal's trials (every attempt), with the trial's
+        method, stage, seed and configuration: the columns of ``CURVE_COLUMNS``."""
+        record = self.goal(goal)
+        trials = self.store.trials(record.id)
+        points: list[tuple[int, int, str, float]] = []
+        counts = []
+        for trial in trials:  # one read per trial: time linear in trials and points
+            curve = self.store.curve(trial.id)
+            points.extend(curve)
+            counts.append(len(curve))
+        frame = pd.DataFrame(points, columns=CURVE_COLUMNS[1:5]).astype(
+            {"attempt": "int64", "step": "int64", "value": "float64"})
+        owner = np.repeat(np.arange(len(trials)), counts)  # each point's trial
+        frame["trial_id"] = np.array([t.id for t in trials], dtype=np.int64)[owner]
+        frame["seed"] = np.array([t.seed for t in trials], dtype=np.int64)[owner]
+        for name in ("method", "stage", "config"):
+            frame[name] = np.array([getattr(t, name) for t in trials], dtype=object)[owner]
+        return frame[CURVE_COLUMNS]
+
+    def trial(self, trial_id: int) -> tuple[GoalRecord, TrialRecord] | None:
+        """The trial with this id and its goal; None when the store has no such trial."""
+        trial = self.store.trial(trial_id)
+        if trial is None:
+            return None
+        return next(g for g in self.store.goals() if g.id == trial.goal_id), trial
 
     def leaderboard(self, goal: str | None = None, *,
                     frame: pd.DataFrame | None = None) -> Leaderboard:

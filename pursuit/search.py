@@ -4,20 +4,30 @@ Each method has its own in-memory Optuna study, rebuilt from Pursuit's store whe
 engine starts, so any Optuna sampler and pruner plug in while the store stays the
 one source of truth. A rebuilt study's sampler is reseeded, so that a resumed search
 goes on instead of replaying the proposals its first engine already ran.
+
+Samplers and pruners that a goal file or the command line names (``SAMPLERS``,
+``PRUNERS``) are checked before anything runs: the name, the packages they import only
+once they run, and their arguments.
 """
 
 from __future__ import annotations
 
 import copy
+import importlib.util
+import inspect
 import itertools
 import math
+import warnings
 from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import optuna
 
 from pursuit.analysis.claims import Direction
 from pursuit.dials import MAX_LISTED, Value
+from pursuit.exceptions import PursuitError
 from pursuit.methods import Method
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -138,9 +148,139 @@ def told(n: int) -> bool:
     return n % spacing == 0
 
 
-def default_sampler(seed: int = 0) -> optuna.samplers.BaseSampler:
-    return optuna.samplers.TPESampler(seed=seed)
+@dataclass(frozen=True)
+class Algorithm:
+    """An Optuna sampler or pruner known by name (``--sampler``, ``sampler:`` in a goal
+    file): its class, the packages it imports only once it runs, and Pursuit's defaults
+    for its arguments."""
+
+    kind: str  # "sampler" or "pruner"
+    name: str
+    factory: type
+    needs: tuple[str, ...] = ()
+    defaults: Mapping[str, Any] = field(default_factory=dict)
 
 
-def default_pruner() -> optuna.pruners.BasePruner:
-    return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=1)
+SAMPLERS = {a.name: a for a in (
+    Algorithm("sampler", "tpe", optuna.samplers.TPESampler),
+    Algorithm("sampler", "random", optuna.samplers.RandomSampler),
+    Algorithm("sampler", "cmaes", optuna.samplers.CmaEsSampler, needs=("cmaes",)),
+    Algorithm("sampler", "qmc", optuna.samplers.QMCSampler, needs=("scipy",)),
+    Algorithm("sampler", "gp", optuna.samplers.GPSampler, needs=("torch", "scipy")),
+)}
+PRUNERS = {a.name: a for a in (
+    Algorithm("pruner", "median", optuna.pruners.MedianPruner,
+              defaults={"n_startup_trials": 5, "n_warmup_steps": 1}),
+    Algorithm("pruner", "percentile", optuna.pruners.PercentilePruner),
+    Algorithm("pruner", "hyperband", optuna.pruners.HyperbandPruner),
+    Algorithm("pruner", "successive-halving", optuna.pruners.SuccessiveHalvingPruner),
+    Algorithm("pruner", "asha", optuna.pruners.SuccessiveHalvingPruner),
+    Algorithm("pruner", "threshold", optuna.pruners.ThresholdPruner),
+    Algorithm("pruner", "none", optuna.pruners.NopPruner),
+)}
+DEFAULT_SAMPLER, DEFAULT_PRUNER = "tpe", "median"
+# What to type when a package an algorithm imports is missing (the pip name of each).
+INSTALL = {"cmaes": "pip install cmaes", "torch": "pip install torch",
+           "scipy": "pip install scipy"}
+
+
+def algorithm(kind: str, name: str) -> Algorithm:
+    """The sampler or pruner called ``name``; ValueError naming the known ones if none is."""
+    known = SAMPLERS if kind == "sampler" else PRUNERS
+    if name not in known:
+        raise ValueError(f"unknown {kind} {name!r}; known: {', '.join(known)}")
+    return known[name]
+
+
+def missing_package(chosen: Algorithm) -> str | None:
+    """What is missing for ``chosen`` to run, with the command that installs it; None when
+    nothing is. Optuna imports these only when the algorithm first runs, after the
+    baselines, so they are looked for before anything runs."""
+    for module in chosen.needs:
+        if importlib.util.find_spec(module) is None:
+            return (f"the {chosen.name} {chosen.kind} needs the package {module}, which is "
+                    f"not installed: {INSTALL.get(module, f'pip install {module}')}")
+    return None
+
+
+def check(kind: str, name: str, args: Mapping[str, Any] | None = None) -> None:
+    """Refuse, with a ValueError that says why, a sampler or pruner that cannot run here:
+    an unknown name, a missing package, or arguments its class does not take (a name it
+    has not, a value of the wrong type, or one the class itself refuses)."""
+    chosen = algorithm(kind, name)
+    missing = missing_package(chosen)
+    if missing:
+        raise ValueError(missing)
+    _check_args(chosen, dict(args or {}))
+    build(kind, name, args)  # the class checks the values it cares about
+
+
+def build(kind: str, name: str | None = None, args: Mapping[str, Any] | None = None, *,
+          seed: int | None = None) -> Any:
+    """A new sampler or pruner by name (default: TPE, or the median pruner), with Pursuit's
+    defaults overridden by ``args``. A sampler is seeded: ``seed`` if given, else the
+    ``seed`` in ``args``, else 0, so that a run is reproducible."""
+    chosen = algorithm(kind, name or (DEFAULT_SAMPLER if kind == "sampler" else DEFAULT_PRUNER))
+    kwargs = {**chosen.defaults, **(args or {})}
+    if kind == "sampler":
+        kwargs["seed"] = seed if seed is not None else kwargs.get("seed", 0)
+    with warnings.catch_warnings():  # chosen by name: its being experimental is known
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        try:
+            return chosen.factory(**kwargs)
+        except (TypeError, ValueError) as error:
+            raise ValueError(f"{chosen.factory.__name__}({_call(kwargs)}) refused: "
+                             f"{error}") from None
+
+
+def require(*objects: Any) -> None:
+    """Raise PursuitError, before anything runs, when a sampler or pruner object needs a
+    package that is missing (Optuna would fail on its first use, after the baselines)."""
+    for obj in objects:
+        for chosen in (*SAMPLERS.values(), *PRUNERS.values()):
+            missing = missing_package(chosen) if isinstance(obj, chosen.factory) else None
+            if missing:
+                raise PursuitError(missing)
+
+
+def of_goal(kind: str, spec: Any) -> Any:
+    """The sampler or pruner a goal names (its ``sampler`` or ``pruner``), or the default."""
+    return build(kind, spec.name, spec.args) if spec is not None else build(kind)
+
+
+# A goal file gives plain values; these are the annotations they can meet.
+_PLAIN: dict[str, type | tuple[type, ...]] = {
+    "int": int, "float": (int, float), "bool": bool, "str": str, "None": type(None),
+    "dict": dict, "list": list, "Sequence": list, "Mapping": dict}
+
+
+def _check_args(chosen: Algorithm, args: dict[str, Any]) -> None:
+    params = inspect.signature(chosen.factory).parameters
+    cls = chosen.factory.__name__
+    for key, value in args.items():
+        if key not in params:
+            raise ValueError(f"{cls} takes no argument {key!r}; it takes "
+                             f"{', '.join(params) or 'none'}")
+        annotation = params[key].annotation
+        if annotation is inspect.Parameter.empty:
+            continue
+        text = annotation if isinstance(annotation, str) else inspect.formatannotation(
+            annotation)
+        parts = [part.strip() for part in text.split("|")]
+        plain = [part for part in parts if part.split("[")[0] in _PLAIN]
+        if not plain:
+            continue  # nothing a goal file can say is known to be wrong here
+        types = [_PLAIN[part.split("[")[0]] for part in plain]
+        fits = any(isinstance(value, t) for t in types) and (
+            type(value) is not bool or "bool" in plain)  # YAML's yes is no number
+        if fits:
+            continue
+        if plain == ["None"]:
+            raise ValueError(f"{cls} argument {key!r} takes a Python object, not {value!r}: "
+                             f"pass the {chosen.kind} from Python, "
+                             f"pursuit.run(goal, {chosen.kind}=...)")
+        raise ValueError(f"{cls} argument {key!r} must be {' or '.join(plain)}, got {value!r}")
+
+
+def _call(kwargs: Mapping[str, Any]) -> str:
+    return ", ".join(f"{k}={v!r}" for k, v in kwargs.items())

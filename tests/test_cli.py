@@ -33,8 +33,10 @@ def pursuit_cmd(*args, cwd, env_extra=None):
                           capture_output=True, text=True, timeout=300)
 
 
-@pytest.fixture
-def ran(tmp_path):
+@pytest.fixture(scope="module")
+def ran(tmp_path_factory):
+    """One run for the tests that only read it."""
+    tmp_path = tmp_path_factory.mktemp("ran")
     (tmp_path / "goal.yaml").write_text(GOAL)
     db = tmp_path / "r.db"
     result = pursuit_cmd("run", "goal.yaml", "--store", str(db), "--workers", "2",
@@ -124,9 +126,12 @@ def test_init_writes_a_goal_that_runs(tmp_path):
 
 
 def test_every_command_has_help():
-    for command in ("init", "run", "status", "leaderboard", "export"):
+    for command in ("init", "run", "status", "leaderboard", "trials", "show", "export",
+                    "report", "serve", "fit"):
         result = runner.invoke(app, [command, "--help"])
-        assert result.exit_code == 0 and "--help" in result.stdout
+        assert result.exit_code == 0 and "--help" in result.stdout, command
+    listed = runner.invoke(app, ["--help"]).stdout
+    assert "--version" in listed and all(c in listed for c in ("trials", "show", "report"))
 
 
 def test_status_tells_a_running_engine_from_a_killed_one(tmp_path):

@@ -1,3 +1,4 @@
+import importlib.util
 import json
 import math
 import textwrap
@@ -177,3 +178,93 @@ def test_odd_values_in_a_goal_file_give_a_goal_error_or_a_valid_goal(field, valu
     assert 1e-3 <= defaults["lr"] <= 1.0 and 1 <= defaults["steps"] <= 20
     assert goal.target is None or math.isfinite(goal.target)
     assert goal.seeds >= 1
+
+
+# ------------------------------------------------------------- sampler and pruner
+SEARCHED = GOOD + "seeds: 2\n"
+
+
+@pytest.mark.parametrize("lines, sampler, pruner", [
+    ("sampler: random\n", ("random", {}), None),
+    ("sampler: {name: tpe, args: {n_startup_trials: 5}}\n"
+     "pruner: {name: median, args: {n_warmup_steps: 2}}\n",
+     ("tpe", {"n_startup_trials": 5}), ("median", {"n_warmup_steps": 2})),
+    ("pruner:\n  name: percentile\n  args:\n    percentile: 25.0\n", None,
+     ("percentile", {"percentile": 25.0})),
+    ("pruner: none\n", None, ("none", {})),
+])
+def test_a_goal_file_names_its_sampler_and_pruner(lines, sampler, pruner):
+    goal = parse_goal(SEARCHED + lines + "subgoals:\n  - name: part\n    metric: value\n"
+                      "    methods: [sample_methods:constant]\n")
+    for spec, expected in ((goal.sampler, sampler), (goal.pruner, pruner)):
+        assert (None if spec is None else (spec.name, spec.args)) == expected
+    [sub] = goal.subgoals  # a sub-goal searches as its parent does
+    assert (sub.sampler, sub.pruner) == (goal.sampler, goal.pruner)
+    stored = goal.spec()
+    assert stored["sampler"] == (None if sampler is None else
+                                 {"name": sampler[0], "args": sampler[1]})
+
+
+@pytest.mark.parametrize("lines, line, words", [
+    ("sampler: tpx\n", 10, ["field 'sampler.name'", "unknown sampler 'tpx'", "tpe, random"]),
+    ("pruner:\n  name: medain\n", 11, ["field 'pruner.name'", "unknown pruner 'medain'",
+                                       "median, percentile, hyperband"]),
+    ("sampler:\n  name: tpe\n  args:\n    n_startup: 5\n", 12,
+     ["field 'sampler.args'", "TPESampler takes no argument 'n_startup'", "n_startup_trials"]),
+    ("sampler:\n  name: tpe\n  args: {n_startup_trials: many}\n", 12,
+     ["field 'sampler.args'", "'n_startup_trials' must be int, got 'many'"]),
+    ("sampler:\n  name: tpe\n  args: {n_startup_trials: yes}\n", 12,
+     ["must be int, got True"]),
+    ("sampler:\n  name: tpe\n  args: {gamma: 3}\n", 12,
+     ["'gamma' takes a Python object", "pursuit.run(goal, sampler=...)"]),
+    ("pruner:\n  name: percentile\n  args: {n_warmup_steps: 2}\n", 12,
+     ["field 'pruner.args'", "PercentilePruner(n_warmup_steps=2) refused",
+      "'percentile'"]),
+    ("pruner:\n  name: median\n  args: {n_startup_trials: -1}\n", 12,
+     ["MedianPruner(n_startup_trials=-1, n_warmup_steps=1) refused", "negative"]),
+    ("pruner: {name: median, args: [2]}\n", 10, ["field 'pruner.args'", "dictionary"]),
+    ("sampler: {name: tpe, argz: {}}\n", 10, ["field 'sampler.argz'", "not permitted"]),
+    ("sampler: 3\n", 10, ["field 'sampler'", "a sampler is a name", "{name: ..., args:"]),
+    ("sampler:\n  args: {seed: 1}\n", 10, ["field 'sampler.name'", "required"]),
+])
+def test_a_bad_sampler_or_pruner_names_the_field_and_line(lines, line, words):
+    with pytest.raises(GoalError) as caught:
+        parse_goal(SEARCHED + lines, file="goal.yaml")
+    message = str(caught.value)
+    assert message.startswith(f"goal.yaml:{line}: "), message
+    for word in words:
+        assert word in message, message
+
+
+@pytest.mark.skipif(importlib.util.find_spec("cmaes") is not None,
+                    reason="cmaes is installed here")
+def test_a_sampler_whose_package_is_missing_is_refused_as_the_goal_loads():
+    with pytest.raises(GoalError) as caught:
+        parse_goal(SEARCHED + "sampler: {name: cmaes, args: {sigma0: 0.5}}\n",
+                   file="goal.yaml")
+    assert str(caught.value).startswith("goal.yaml:10: field 'sampler.name': ")
+    assert "needs the package cmaes, which is not installed: pip install cmaes" in \
+        str(caught.value)
+
+
+@settings(max_examples=100, deadline=None)
+@given(key=st.sampled_from(["sampler.n_startup_trials", "sampler.seed", "sampler.multivariate",
+                            "pruner.n_warmup_steps", "pruner.reduction_factor"]),
+       value=odd_scalars)
+def test_odd_sampler_and_pruner_arguments_give_a_goal_error_or_ones_that_build(key, value):
+    """Whatever a goal file gives as an argument is refused at its line, or builds."""
+    from pursuit import search
+
+    kind, arg = key.split(".")
+    name = {"sampler": "tpe", "pruner": "hyperband" if arg == "reduction_factor" else
+            "median"}[kind]
+    text = SEARCHED + f"{kind}:\n  name: {name}\n  args:\n    {arg}: {value}\n"
+    try:
+        goal = parse_goal(text, file="odd.yaml")
+    except GoalError as error:
+        assert str(error).startswith("odd.yaml:")
+        return
+    import optuna
+
+    built = search.of_goal(kind, getattr(goal, kind))
+    assert isinstance(built, optuna.samplers.BaseSampler | optuna.pruners.BasePruner)

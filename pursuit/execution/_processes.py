@@ -18,6 +18,12 @@ directory, which a resumed engine hands to the trial's next attempt. A task trav
 pickled inside an envelope that names its trial, so that a method whose module fails to
 import in the worker alone still fails its own trial, with the import error.
 
+A worker started by ``spawn`` or ``forkserver`` first runs the main script again, as a
+module of another name. A script that calls ``pursuit.run`` outside
+``if __name__ == "__main__":`` would start the run again in every worker: that is
+refused before any worker starts, with the script's line; should a worker still reach
+``pursuit.run`` that way, it ends at once, silently, and the engine says why, once.
+
 Workers share the machine's cores: each starts with the thread pools of OpenMP, BLAS
 and PyTorch sized to its share (cores / workers, at least 1), since a numerical library
 that spreads over every core in every worker makes trials fight for them and run
@@ -27,15 +33,19 @@ is left as it is.
 
 from __future__ import annotations
 
+import ast
+import inspect
 import multiprocessing as mp
 import os
 import pickle
 import signal
+import sys
 import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
+from pathlib import Path
 from typing import Any
 
 from pursuit.exceptions import WorkerError
@@ -47,6 +57,8 @@ QUEUE_SECONDS = 0.05  # work handed to a worker in advance, in seconds of mean t
 MAX_QUEUE = 8
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
                     "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS")
+RAN_THE_SCRIPT_AGAIN = 79  # a starting worker's exit status: the script's rerun reached us
+GUARD = "if __name__ == '__main__':"
 
 
 def _worker_main(conn: Connection) -> None:
@@ -129,6 +141,18 @@ class ProcessExecutor(Executor):
     """``workers`` processes (default: one per core), started with ``start_method``."""
 
     def __init__(self, workers: int | None = None, *, start_method: str = "spawn") -> None:
+        if getattr(mp.current_process(), "_inheriting", False):
+            # A worker that is starting, running the main script again, got here: the
+            # script has no guard. End quietly; the engine that started it says why, once.
+            sys.exit(RAN_THE_SCRIPT_AGAIN)
+        unguarded = _unguarded_call(start_method)
+        if unguarded is not None:
+            file, line = unguarded
+            raise WorkerError(
+                f"{file}, line {line}, starts worker processes outside `{GUARD}`: each "
+                f"worker starts by running {Path(file).name} again (Python's "
+                f"{start_method} start method), and would start the run again. Put the "
+                "call under that guard, or run with executor=\"inline\"")
         self.workers = max(1, workers or os.cpu_count() or 1)
         self._context: Any = mp.get_context(start_method)  # spawn, fork or forkserver
         self._pool: list[_Worker] = []
@@ -203,10 +227,14 @@ class ProcessExecutor(Executor):
                     continue
             if worker.tasks and worker.process.sentinel in ready:
                 reason, preempted = _death_reason(worker.process)
+                if worker.process.exitcode == RAN_THE_SCRIPT_AGAIN and not worker.ready:
+                    raise WorkerError(
+                        "each worker process ran the main script again as it started and "
+                        f"reached pursuit.run: put the call under `{GUARD}`")
                 if not worker.ready and not preempted:
                     raise WorkerError(
                         f"a worker process died while starting ({reason}); a script that "
-                        "calls pursuit.run must guard it with `if __name__ == '__main__':`, "
+                        f"calls pursuit.run must guard it with `{GUARD}`, "
                         "and every method's module must import without error")
                 self._replace(index, reason, preempt=preempted)
             elif worker.tasks and worker.tasks[0].timeout is not None and \
@@ -289,6 +317,47 @@ class ProcessExecutor(Executor):
                 worker.process.join()
             worker.conn.close()
         self._pool = []
+
+
+def _unguarded_call(start_method: str) -> tuple[str, int] | None:
+    """The main script's file and line that called us from its top level outside the
+    ``__main__`` guard, when workers start by running that script again; else None.
+    Only a line outside every ``if`` that tests ``__name__`` counts: a script that is
+    not known to be wrong is never refused."""
+    main = sys.modules.get("__main__")
+    if start_method == "fork" or main is None:
+        return None
+    # As multiprocessing.spawn decides: a package's __main__, and code with no file (a
+    # notebook, python -c), are not run again; a script or a module run with -m is.
+    spec_name = getattr(getattr(main, "__spec__", None), "name", None)
+    file = getattr(main, "__file__", None)
+    if file is None or spec_name == "__main__" or (spec_name or "").endswith(".__main__"):
+        return None
+    frame = inspect.currentframe()
+    while frame is not None and not (frame.f_globals is vars(main)
+                                     and frame.f_code.co_name == "<module>"):
+        frame = frame.f_back
+    if frame is None:  # not called while the script's top level runs
+        return None
+    try:
+        tree = ast.parse(Path(file).read_bytes())
+    except (OSError, SyntaxError, ValueError):
+        return None  # (a starting worker still ends quietly: see __init__)
+    return None if _guarded(tree.body, frame.f_lineno) else (file, frame.f_lineno)
+
+
+def _guarded(statements: list[ast.stmt], line: int) -> bool:
+    """Whether ``line`` lies inside an ``if`` (at any depth) whose test reads __name__."""
+    for node in statements:
+        if not node.lineno <= line <= (node.end_lineno or node.lineno):
+            continue
+        if isinstance(node, ast.If) and any(isinstance(name, ast.Name) and name.id == "__name__"
+                                            for name in ast.walk(node.test)):
+            return True
+        bodies = [getattr(node, part, []) for part in ("body", "orelse", "finalbody")]
+        bodies += [handler.body for handler in getattr(node, "handlers", [])]
+        return any(_guarded(body, line) for body in bodies if isinstance(body, list))
+    return False
 
 
 def _death_reason(process: Any) -> tuple[str, bool]:

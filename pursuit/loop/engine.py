@@ -28,7 +28,7 @@ from pursuit.loop.budget import BudgetKeeper, warnings
 from pursuit.loop.journal import Journal, new_engine_id
 from pursuit.loop.planner import Plan, Planner, Policy
 from pursuit.loop.record import Live, Record, TrialBook
-from pursuit.search import MethodSearch, default_pruner, default_sampler
+from pursuit.search import MethodSearch, of_goal, require
 from pursuit.store import NewTrial, Store, open_store
 from pursuit.trial import Outcome, Point, Task, TrialState
 
@@ -91,7 +91,9 @@ class Engine:
         self.policy = policy or Policy()
         self.metric = goal.metric
         self.methods = {m.name: m for m in goal.resolved_methods()}
-        sampler, pruner = sampler or default_sampler(), pruner or default_pruner()
+        sampler, pruner = sampler or of_goal("sampler", goal.sampler), \
+            pruner or of_goal("pruner", goal.pruner)
+        require(sampler, pruner)  # what Optuna would import only after the baselines
         searchable = [m for m in self.methods.values() if goal.searchable(m)]
         self.searches = {m.name: MethodSearch(m, goal.direction, sampler, pruner, stream=i)
                          for i, m in enumerate(searchable)}
@@ -350,11 +352,12 @@ def run(goal: Goal, store: Store | str | None = None, executor: Executor | str |
     ``store`` is a Store or a URL (default: $PURSUIT_STORE, else ./pursuit.db);
     ``executor`` an Executor, ``"inline"`` or ``"processes"`` (the default).
     """
+    chosen = _executor(executor, workers)  # refuses what cannot run before a store is made
     owned = not isinstance(store, Store)
     opened = store if isinstance(store, Store) else open_store(store)
     try:
         summaries: list[Summary] = []
-        _run_tree(goal, opened, executor, workers, None, None, summaries,
+        _run_tree(goal, opened, chosen, None, None, summaries,
                   dict(sampler=sampler, pruner=pruner, policy=policy, workdir=workdir,
                        on_progress=on_progress, log=log))
         return summaries
@@ -363,14 +366,13 @@ def run(goal: Goal, store: Store | str | None = None, executor: Executor | str |
             opened.close()
 
 
-def _run_tree(goal: Goal, store: Store, executor: Executor | str | None, workers: int | None,
-              name: str | None, parent_id: int | None, summaries: list[Summary],
-              options: dict[str, Any]) -> None:
-    engine = Engine(goal, store, _executor(executor, workers), goal_name=name,
-                    parent_id=parent_id, **options)
+def _run_tree(goal: Goal, store: Store, executor: Executor, name: str | None,
+              parent_id: int | None, summaries: list[Summary], options: dict[str, Any]
+              ) -> None:
+    engine = Engine(goal, store, executor, goal_name=name, parent_id=parent_id, **options)
     summaries.append(engine.run())
-    for sub in goal.subgoals:
-        _run_tree(sub, store, executor, workers, f"{engine.name}/{sub.name}", engine.goal_id,
+    for sub in goal.subgoals:  # one executor for the tree: it starts again for each goal
+        _run_tree(sub, store, executor, f"{engine.name}/{sub.name}", engine.goal_id,
                   summaries, options)
 
 
