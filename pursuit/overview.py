@@ -110,10 +110,20 @@ def ladder_report(results: Results, name: str, frame: pd.DataFrame) -> list[dict
     if not laws:
         return laws
     scales = {m["name"]: m.get("scales", {}) for m in spec.get("methods", [])}
-    curves = results.store.curves(record.id, spec["metric"])
+    # The studies read the ladder's curves only: a goal may hold millions of points.
+    ladder = frame.loc[frame["stage"] == "ladder", "trial_id"] if len(frame) else []
+    curves = {int(t): _last_attempt(results.store.curve(int(t)), spec["metric"])
+              for t in ladder}
     return laws + ladder_studies(frame, curves, metric=metric_column(spec["metric"]),
                                  direction=spec["direction"], target=spec.get("target"),
                                  scales=scales)
+
+
+def _last_attempt(points: list[tuple[int, int, str, float]], metric: str
+                  ) -> dict[int, float]:
+    """One metric of a trial's curve, ``{step: value}``, from its latest attempt."""
+    last = max((a for a, _, m, _ in points if m == metric), default=None)
+    return {step: value for a, step, m, value in points if a == last and m == metric}
 
 
 def goal_overview(results: Results, name: str, frame: pd.DataFrame | None = None

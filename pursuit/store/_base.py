@@ -19,8 +19,9 @@ Rules every backend keeps (``pursuit.testing.check_store`` checks them):
 from __future__ import annotations
 
 import json
+import math
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -180,3 +181,66 @@ class Store(ABC):
 
     def goal_id(self, name: str) -> int | None:
         return next((g.id for g in self.goals() if g.name == name), None)
+
+    # Reads for views of a large store (the dashboard), which must not read a whole goal
+    # per request. The defaults derive them from the methods above, reading a whole goal
+    # each time; the SQL store answers each with indexed queries.
+
+    def changes(self, goal_id: int) -> tuple[Any, ...]:
+        """A marker of the goal's trials, cheap to read: it changes whenever a trial of
+        the goal is created, finishes, is preempted or restarts, or the goal's spec
+        changes (curve points aside). A reader that kept what it computed from an equal
+        marker need not read again."""
+        spec = next((g.spec for g in self.goals() if g.id == goal_id), None)
+        return (json.dumps(spec, sort_keys=True),
+                *((t.id, t.state.value, t.attempt, t.finished_at) for t in self.trials(goal_id)))
+
+    def trial(self, trial_id: int) -> TrialRecord | None:
+        """One trial with its values and costs; None when there is none of that id."""
+        for goal in self.goals():
+            for record in self.trials(goal.id):
+                if record.id == trial_id:
+                    return record
+        return None
+
+    def trial_page(self, goal_id: int, *, states: Collection[TrialState] | None = None,
+                   before: int | None = None, limit: int = 100) -> list[TrialRecord]:
+        """A goal's trials newest first: those in ``states`` (any when None) with ids
+        below ``before`` (any when None), at most ``limit`` of them."""
+        chosen = [t for t in self.trials(goal_id)
+                  if (states is None or t.state in states) and (before is None or t.id < before)]
+        return sorted(chosen, key=lambda t: t.id, reverse=True)[:limit]
+
+    def trial_counts(self, goal_id: int) -> dict[TrialState, int]:
+        """How many trials of the goal are in each state (states with none left out)."""
+        counts: dict[TrialState, int] = {}
+        for record in self.trials(goal_id):
+            counts[record.state] = counts.get(record.state, 0) + 1
+        return counts
+
+    def curve_metrics(self, trial_id: int, attempt: int) -> dict[str, tuple[int, int, int]]:
+        """The metrics an attempt's curve holds: {metric: (points, first step, last step)}."""
+        out: dict[str, tuple[int, int, int]] = {}
+        for a, step, metric, _ in self.curve(trial_id):
+            if a == attempt:
+                n, first, last = out.get(metric, (0, step, step))
+                out[metric] = (n + 1, min(first, step), max(last, step))
+        return out
+
+    def curve_sample(self, trial_id: int, attempt: int, metric: str, points: int
+                     ) -> list[tuple[int, float, float, float]]:
+        """One metric of an attempt's curve in at most ``points`` buckets of consecutive
+        steps: (the bucket's last step, the mean, min and max of its values), in step
+        order. A curve of ``points`` or fewer comes back whole. NaN values are left out
+        of a bucket's numbers; a bucket of NaN alone reads NaN."""
+        values = [(s, v) for a, s, m, v in self.curve(trial_id) if a == attempt and m == metric]
+        n = len(values)
+        buckets: dict[int, list[tuple[int, float]]] = {}
+        for rank, point in enumerate(values):
+            buckets.setdefault(rank * points // n, []).append(point)
+        out = []
+        for _, group in sorted(buckets.items()):
+            real = [v for _, v in group if not math.isnan(v)]
+            out.append((group[-1][0], sum(real) / len(real) if real else math.nan,
+                        min(real, default=math.nan), max(real, default=math.nan)))
+        return out

@@ -59,6 +59,9 @@ trials = Table(
     Column("error", Text, nullable=True),
     Index("ix_trials_goal_state", "goal_id", "state"),
     Index("ix_trials_identity", "goal_id", "dials", "seed", "method_id"),
+    Index("ix_trials_goal_id", "goal_id", "id"),  # readers page through a goal's trials
+    Index("ix_trials_goal_started", "goal_id", "started_at"),  # ...and ask what changed
+    Index("ix_trials_goal_finished", "goal_id", "finished_at"),
 )
 
 curve_points = Table(

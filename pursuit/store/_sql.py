@@ -9,7 +9,7 @@ import json
 import math
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -49,6 +49,21 @@ _INSERT_POINTS = {
 _PG_MIGRATION_LOCK = 7_210_331
 _PG_GOALS_LOCK = 7_210_332
 _PG_PLAN_LOCK = 7_210_333
+# A trial's columns in the order ``_record`` unpacks them (tuples: a large goal reads fast).
+_TRIALS = sa.select(
+    m.trials.c.id, m.trials.c.goal_id, m.methods.c.name, m.trials.c.stage, m.trials.c.dials,
+    m.trials.c.seed, m.trials.c.state, m.trials.c.attempt, m.trials.c.started_at,
+    m.trials.c.finished_at, m.trials.c.wall_seconds, m.trials.c.cpu_seconds, m.trials.c.error,
+).join(m.methods, m.methods.c.id == m.trials.c.method_id)
+_RESULTS = sa.select(m.results.c.trial_id, m.results.c.kind, m.results.c.name,
+                     m.results.c.value)
+_STATES = {state.value: state for state in TrialState}
+_CURVE_SAMPLE = sa.text(
+    "SELECT max(step), avg(value), min(value), max(value) FROM ("
+    " SELECT step, value, (row_number() OVER (ORDER BY step) - 1) * :points"
+    " / count(*) OVER () AS bucket FROM curve_points"
+    " WHERE trial_id = :trial AND attempt = :attempt AND metric = :metric"
+    ") AS ranked GROUP BY bucket ORDER BY bucket")
 
 
 def _to_db(value: float) -> float | None:
@@ -240,22 +255,60 @@ class SQLStore(Store):
         return {(r[0], r[1]) for r in rows} & keys
 
     def trials(self, goal_id: int) -> list[TrialRecord]:
-        t, meth, r = m.trials.c, m.methods.c, m.results.c
+        t, r = m.trials.c, m.results.c
         with self._translated("reading trials"), self._engine.connect() as conn:
-            rows = conn.execute(sa.select(m.trials, meth.name.label("method"))
-                                .join(m.methods, meth.id == t.method_id)
-                                .where(t.goal_id == goal_id).order_by(t.id)).all()
-            values: dict[int, dict[str, dict[str, float]]] = {}
-            for row in conn.execute(sa.select(m.results).join(m.trials, t.id == r.trial_id)
-                                    .where(t.goal_id == goal_id)):
-                values.setdefault(row.trial_id, {}).setdefault(row.kind, {})[row.name] = \
-                    _from_db(row.value)
-        return [TrialRecord(
-            row.id, row.goal_id, row.method, row.stage, json.loads(row.dials), row.seed,
-            TrialState(row.state), row.attempt, row.started_at, row.finished_at,
-            row.wall_seconds, row.cpu_seconds, row.error,
-            values.get(row.id, {}).get("metric", {}), values.get(row.id, {}).get("cost", {}))
-            for row in rows]
+            rows = conn.execute(_TRIALS.where(t.goal_id == goal_id).order_by(t.id)).all()
+            values = _values(conn, _RESULTS.join(m.trials, t.id == r.trial_id)
+                             .where(t.goal_id == goal_id))
+        return [_record(row, values) for row in rows]
+
+    def trial(self, trial_id: int) -> TrialRecord | None:
+        with self._translated("reading a trial"), self._engine.connect() as conn:
+            row = conn.execute(_TRIALS.where(m.trials.c.id == trial_id)).first()
+            if row is None:
+                return None
+            values = _values(conn, _RESULTS.where(m.results.c.trial_id == trial_id))
+        return _record(row, values)
+
+    def trial_page(self, goal_id: int, *, states: Collection[TrialState] | None = None,
+                   before: int | None = None, limit: int = 100) -> list[TrialRecord]:
+        t = m.trials.c
+        query = _TRIALS.where(t.goal_id == goal_id)
+        if states is not None:
+            query = query.where(t.state.in_([state.value for state in states]))
+        if before is not None:
+            query = query.where(t.id < before)
+        with self._translated("reading trials"), self._engine.connect() as conn:
+            rows = conn.execute(query.order_by(t.id.desc()).limit(limit)).all()
+            values = _values(conn, _RESULTS.where(
+                m.results.c.trial_id.in_([row[0] for row in rows]))) if rows else {}
+        return [_record(row, values) for row in rows]
+
+    def trial_counts(self, goal_id: int) -> dict[TrialState, int]:
+        t = m.trials.c
+        with self._translated("counting trials"), self._engine.connect() as conn:
+            rows = conn.execute(sa.select(t.state, sa.func.count()).where(t.goal_id == goal_id)
+                                .group_by(t.state)).all()
+        return {TrialState(state): int(n) for state, n in rows}
+
+    def changes(self, goal_id: int) -> tuple[Any, ...]:
+        # Each part is one probe of an index (see migration 0006), whatever the
+        # goal's size: the newest trial, start (new trials, restarts) and finish, and
+        # the few trials running or preempted (a preemption changes no time).
+        t = m.trials.c
+        mine = t.goal_id == goal_id
+
+        def probe(column: Any, *where: Any) -> Any:
+            return sa.select(column).where(mine, *where).scalar_subquery()
+
+        query = sa.select(
+            probe(sa.func.max(t.id)), probe(sa.func.max(t.started_at)),
+            probe(sa.func.max(t.finished_at)),
+            probe(sa.func.count(), t.state == TrialState.RUNNING.value),
+            probe(sa.func.count(), t.state == TrialState.PREEMPTED.value),
+            sa.select(m.goals.c.spec).where(m.goals.c.id == goal_id).scalar_subquery())
+        with self._translated("reading what changed"), self._engine.connect() as conn:
+            return tuple(conn.execute(query).one())
 
     def curve(self, trial_id: int) -> list[tuple[int, int, str, float]]:
         c = m.curve_points.c
@@ -264,6 +317,25 @@ class SQLStore(Store):
                                 .where(c.trial_id == trial_id)
                                 .order_by(c.attempt, c.step, c.metric)).all()
         return [(a, s, mt, _from_db(v)) for a, s, mt, v in rows]
+
+    def curve_metrics(self, trial_id: int, attempt: int) -> dict[str, tuple[int, int, int]]:
+        c = m.curve_points.c
+        with self._translated("reading a curve"), self._engine.connect() as conn:
+            rows = conn.execute(sa.select(c.metric, sa.func.count(), sa.func.min(c.step),
+                                          sa.func.max(c.step))
+                                .where(c.trial_id == trial_id, c.attempt == attempt)
+                                .group_by(c.metric).order_by(c.metric)).all()
+        return {metric: (int(n), int(first), int(last)) for metric, n, first, last in rows}
+
+    def curve_sample(self, trial_id: int, attempt: int, metric: str, points: int
+                     ) -> list[tuple[int, float, float, float]]:
+        # One range of the primary key, bucketed by rank in the database: a curve of a
+        # million points crosses the wire as ``points`` rows.
+        with self._translated("reading a curve"), self._engine.connect() as conn:
+            rows = conn.execute(_CURVE_SAMPLE, {"trial": trial_id, "attempt": attempt,
+                                                "metric": metric, "points": points}).all()
+        return [(int(step), _from_db(mean), _from_db(lo), _from_db(hi))
+                for step, mean, lo, hi in rows]
 
     def running(self, goal_id: int) -> list[RunningTrial]:
         t = m.trials.c
@@ -327,6 +399,24 @@ class SQLStore(Store):
                          .scalar_one())
         return float(conn.exec_driver_sql(
             "SELECT (julianday('now') - 2440587.5) * 86400.0").scalar_one())
+
+
+def _values(conn: Connection, query: Any) -> dict[int, dict[str, dict[str, float]]]:
+    """The rows of ``results`` that ``query`` selects: {trial: {kind: {name: value}}}."""
+    values: dict[int, dict[str, dict[str, float]]] = {}
+    for trial_id, kind, name, value in conn.execute(query):
+        values.setdefault(trial_id, {}).setdefault(kind, {})[name] = _from_db(value)
+    return values
+
+
+def _record(row: Any, values: dict[int, dict[str, dict[str, float]]]) -> TrialRecord:
+    """A row of ``_TRIALS`` with its results."""
+    (trial_id, goal_id, method, stage, dials, seed, state, attempt, started_at, finished_at,
+     wall_seconds, cpu_seconds, error) = row
+    own = values.get(trial_id, {})
+    return TrialRecord(trial_id, goal_id, method, stage, json.loads(dials), seed,
+                       _STATES[state], attempt, started_at, finished_at, wall_seconds,
+                       cpu_seconds, error, own.get("metric", {}), own.get("cost", {}))
 
 
 def _wal(cursor: Any, wait: float = 30.0) -> None:
