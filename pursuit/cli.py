@@ -141,7 +141,10 @@ def run(goal_file: Annotated[Path, typer.Argument(help="The goal's YAML file.")]
         seed: Annotated[int | None, typer.Option(
             help="Seed of the sampler [default: the goal file's, else 0].")] = None,
         workdir: Annotated[Path, typer.Option(
-            help="Folder for trials' files.")] = Path("pursuit-work")) -> None:
+            help="Folder for trials' files.")] = Path("pursuit-work"),
+        subgoal: Annotated[str | None, typer.Option(
+            help="Run only this sub-goal (a team member's part; others may run the "
+                 "rest at once on the same store).")] = None) -> None:
     """Run a goal: baselines over seeds, dial search, confirmation; resumes where it stopped."""
     for kind, name in (("sampler", sampler), ("pruner", pruner)):
         if name is not None:  # said before anything runs, the install command included
@@ -155,7 +158,7 @@ def run(goal_file: Annotated[Path, typer.Argument(help="The goal's YAML file.")]
     guard.hold()
     try:
         summaries, url = _run(goal_file, store, workers, inline, sampler, pruner, seed,
-                              workdir)
+                              workdir, subgoal)
     except Terminated as stopped:
         err.print(f"{stopped}: running trials were marked preempted; run the same "
                   "command again to resume")
@@ -175,15 +178,16 @@ def run(goal_file: Annotated[Path, typer.Argument(help="The goal's YAML file.")]
 
 
 def _run(goal_file: Path, store: str | None, workers: int | None, inline: bool,
-         sampler: str | None, pruner: str | None, seed: int | None, workdir: Path
-         ) -> tuple[list[Summary], str]:
+         sampler: str | None, pruner: str | None, seed: int | None, workdir: Path,
+         subgoal: str | None) -> tuple[list[Summary], str]:
     """Load the goal and run it, under a live view on a terminal; return how it ended and
     the store."""
     goal = load_goal(goal_file)
     url = resolve_url(store)
     options: dict[str, Any] = dict(
         sampler=_chosen("sampler", sampler, goal.sampler, seed),
-        pruner=_chosen("pruner", pruner, goal.pruner), workdir=workdir, workers=workers)
+        pruner=_chosen("pruner", pruner, goal.pruner), workdir=workdir, workers=workers,
+        subgoal=subgoal)
     executor = "inline" if inline else None
     if not out.is_terminal:  # a pipe or a file: a line per stage, and what the engine says
         return run_goal(goal, url, executor, on_progress=_StageLog(), log=_log_line,

@@ -1,9 +1,10 @@
 """The budget: what a goal may spend (trials, compute seconds, wall clock) and what it has.
 
-Trials count whatever their state; compute is the wall time of trials (finished and
-running); the wall clock spans every engine run on the goal, so a budget holds across
-restarts. ``warnings`` says before a run starts when the budget cannot do what the
-loop needs: cover the baselines' seeds, then search and confirm.
+Trials count whatever their state, and whichever engine on the goal made them; compute
+is the wall time of trials (finished, and this engine's running); the wall clock spans
+every engine run on the goal, so a budget holds across restarts. ``warnings`` says
+before a run starts when the budget cannot do what the loop needs: cover the baselines'
+seeds, then search and confirm.
 """
 
 from __future__ import annotations
@@ -20,10 +21,15 @@ class BudgetKeeper:
         self.book = book
         self.started = time.monotonic()
         self.wall_before = 0.0  # wall seconds earlier engines spent on this goal
+        self.elsewhere = 0  # trials in the store this engine has not read (others' running)
+
+    def used(self) -> int:
+        """The goal's trials, this engine's and every other's on the goal."""
+        return len(self.book) + self.elsewhere
 
     def trials_left(self, extra: int = 0) -> float:
         limit = self.budget.max_trials
-        return float("inf") if limit is None else limit - len(self.book) - extra
+        return float("inf") if limit is None else limit - self.used() - extra
 
     def wall_used(self) -> float:
         return self.wall_before + time.monotonic() - self.started
@@ -43,7 +49,7 @@ class BudgetKeeper:
     def fraction(self) -> float:
         budget, parts = self.budget, []
         if budget.max_trials:
-            parts.append(len(self.book) / budget.max_trials)
+            parts.append(self.used() / budget.max_trials)
         if budget.compute_seconds:
             parts.append(self.book.compute_spent() / budget.compute_seconds)
         if budget.wall_seconds:

@@ -22,6 +22,7 @@ from typing import Any
 import optuna
 
 from pursuit.analysis.claims import ClaimBook, Direction, Stage
+from pursuit.exceptions import GoalError
 from pursuit.execution import Executor, InlineExecutor, ProcessExecutor, Terminated
 from pursuit.goal import Goal
 from pursuit.loop.budget import BudgetKeeper, warnings
@@ -29,8 +30,11 @@ from pursuit.loop.journal import Journal, new_engine_id
 from pursuit.loop.planner import Plan, Planner, Policy
 from pursuit.loop.record import Live, Record, TrialBook
 from pursuit.search import MethodSearch, of_goal, require
-from pursuit.store import NewTrial, Store, open_store
+from pursuit.store import NewTrial, Store, TrialRecord, open_store
 from pursuit.trial import Outcome, Point, Task, TrialState
+
+SYNC_OVERLAP = 5.0  # seconds of the store's clock read again at each sync, so that a trial
+# whose finish was stamped just before a read but committed after it is not missed
 
 
 class StopReason(StrEnum):
@@ -115,6 +119,8 @@ class Engine:
         self._kills: dict[int, int] = {}
         self._started = time.monotonic()
         self._last_view = 0.0
+        self._last_sync = self._last_reap = time.monotonic()
+        self._synced_to = 0.0  # the store's clock: what others finished before it is read
 
     # ----------------------------------------------------------------- running
     def run(self) -> Summary:
@@ -129,12 +135,13 @@ class Engine:
         try:
             while True:
                 self.executor.poll(0.05)
+                self._sync()
                 if self.budget.wall_spent() and self.book.live:
                     self._preempt_live("the wall-clock budget ran out")
-                started = self._start_next()
+                planned = self._start_next()
                 self.journal.flush()
                 self._view()
-                if not self.book.live and not started:
+                if not self.book.live and not planned:
                     stop, reason = self._why_stopped()
                     break
         except BaseException as error:
@@ -169,7 +176,9 @@ class Engine:
                        time.monotonic() - self._started, self.journal.refused, stop)
 
     def _start_next(self) -> int:
-        """Plan trials for the free slots, write them, and hand them to the executor."""
+        """Plan trials for the free slots, write them, and hand them to the executor;
+        return how many were planned. A plan another engine on the goal made first is
+        not run here, and still counts: the planner has more to do, and says so next."""
         plans: list[Plan] = []
         while self.executor.busy() + len(plans) < self.executor.slots:
             plan = self.planner.next(plans)
@@ -182,16 +191,20 @@ class Engine:
         for plan in plans:
             if plan.rerun_of is not None:
                 record = self.book.records[plan.rerun_of]
-                record.attempt += 1
                 self.book.set_state(plan.rerun_of, TrialState.RUNNING)
-                self.journal.restart(plan.rerun_of, record.attempt)
+                if not self.journal.claim(plan.rerun_of, record.attempt + 1):
+                    # another engine on the goal runs it again: its ending arrives by sync
+                    if plan.optuna_trial is not None:
+                        self.searches[plan.method.name].tell(plan.optuna_trial, "failed", None)
+                    continue
+                record.attempt += 1
                 ready.append((plan, plan.rerun_of, record.attempt))
         fresh = [p for p in plans if p.rerun_of is None]
         ids = self.journal.create([NewTrial(self.goal_id, p.method.name, p.stage, p.dials,
                                             p.seed) for p in fresh])
         for plan, trial_id in zip(fresh, ids, strict=True):
             if trial_id is None:  # another engine on this goal created it first
-                self.book.taken_elsewhere(plan.key)
+                self.book.taken_elsewhere(plan.key, plan.stage)
                 if plan.optuna_trial is not None:
                     self.searches[plan.method.name].tell(plan.optuna_trial, "failed", None)
                 continue
@@ -204,7 +217,7 @@ class Engine:
             self.executor.submit(Task(
                 trial_id, attempt, plan.method, plan.dials, plan.seed, self.metric,
                 str(self.workdir / str(trial_id)), self.goal.trial_timeout))
-        return len(ready)
+        return len(plans)
 
     def _why_stopped(self) -> tuple[StopReason, str]:
         best = self.claims.best()
@@ -285,10 +298,80 @@ class Engine:
             self.executor.close(kill=True)
             self.executor.start(self)
 
+    # ----------------------------------------------------------------- other engines
+    def _sync(self, force: bool = False) -> None:
+        """Read what the goal's other engines did since the last read: what they
+        finished joins the record, the claims and the samplers (one budget, one
+        judgement, one search); what they left to run again (preempted, or running
+        under an engine gone silent) is run again here, if no other engine takes it
+        first."""
+        now = time.monotonic()
+        if not force and now - self._last_sync < self.policy.sync_every:
+            return
+        self._last_sync = now
+        self.journal.flush(force=True)  # what the others read of us
+        learned = False
+        for trial in self.journal.finished_since(self._synced_to - SYNC_OVERLAP):
+            self._synced_to = max(self._synced_to, trial.finished_at or 0.0)
+            learned |= self._learn(trial)
+        if now - self._last_reap >= self.policy.reap_after / 4:
+            self._last_reap = now
+            self.journal.give_back_orphans(self.policy.reap_after)
+        for trial in self.journal.preempted():
+            record = self.book.records.get(trial.id)
+            if record is None:
+                learned |= self._learn(trial)
+            elif trial.id not in self.book.live and record.state is not TrialState.PREEMPTED:
+                record.attempt = trial.attempt  # ran elsewhere and was given back
+                self.book.set_state(trial.id, TrialState.PREEMPTED)
+            if trial.id not in self.planner.reruns and trial.id not in self.book.live:
+                self.planner.reruns.append(trial.id)
+        self.budget.elsewhere = max(0, self.journal.count() - len(self.book))
+        if learned:
+            self._rejudge()
+
+    def _learn(self, trial: TrialRecord) -> bool:
+        """Add another engine's trial to the record (and, finished, to the search);
+        False when it adds nothing (already known as it is, or one of ours)."""
+        if trial.method not in self.methods or trial.id in self.book.live:
+            return False
+        known = self.book.records.get(trial.id)
+        if known is not None and (known.state.finished or known.state is trial.state):
+            return False
+        value = trial.values.get(self.metric, math.nan)
+        if known is None:
+            self.book.add(trial.id, Record(trial.method, Stage(trial.stage), trial.dials,
+                                           trial.seed, trial.state, trial.attempt, value,
+                                           trial.wall_seconds or 0.0))
+        elif trial.state.finished:
+            known.attempt = trial.attempt
+            self.book.finish(trial.id, trial.state, value, trial.wall_seconds or 0.0)
+            if trial.id in self.planner.reruns:
+                self.planner.reruns.remove(trial.id)
+        else:
+            self.book.set_state(trial.id, trial.state)
+        if trial.state.finished and trial.method in self.searches:
+            curve = {step: v for attempt, step, name, v in self.store.curve(trial.id)
+                     if attempt == trial.attempt and name == self.metric}
+            self.searches[trial.method].record(trial.dials, value, trial.state.value, curve)
+        return True
+
+    def _rejudge(self) -> None:
+        """The claims again from every trial known, in the order they were created: the
+        order the leaderboard reads them in, so that every engine on the goal and the
+        leaderboard judge alike (the k-th verification is the k-th in the store)."""
+        claims = ClaimBook(self.claims.direction, self.goal.target, self.goal.seeds)
+        for trial_id in sorted(self.book.records):
+            record = self.book.records[trial_id]
+            value = record.value if record.state is TrialState.COMPLETED else math.nan
+            claims.add(record.method, record.config, record.stage, record.seed, value)
+        self.claims = self.planner.claims = claims
+
     # ----------------------------------------------------------------- the store
     def _resume(self) -> None:
         """Rebuild the engine's view from the store and take back orphaned trials."""
         self.journal.give_back_orphans(self.policy.reap_after)
+        self._synced_to = self.store.now()  # read in full below; others' news from here on
         trials, curves = self.journal.past(self.metric, with_curves=bool(self.searches))
         for trial in trials:
             if trial.method not in self.methods:
@@ -346,20 +429,34 @@ def run(goal: Goal, store: Store | str | None = None, executor: Executor | str |
         pruner: optuna.pruners.BasePruner | None = None, policy: Policy | None = None,
         workdir: str | Path = "pursuit-work",
         on_progress: Callable[[Progress], None] | None = None,
-        log: Callable[[str], None] | None = None) -> list[Summary]:
+        log: Callable[[str], None] | None = None,
+        subgoal: str | None = None) -> list[Summary]:
     """Run a goal, then each of its sub-goals, and say how each one ended.
 
     ``store`` is a Store or a URL (default: $PURSUIT_STORE, else ./pursuit.db);
     ``executor`` an Executor, ``"inline"`` or ``"processes"`` (the default).
+    ``subgoal`` runs that one sub-goal (and its own) alone: a team member on one part of
+    the goal, while others run the rest; the parent's status and leaderboard show it.
     """
+    child = None
+    if subgoal is not None:
+        child = next((sub for sub in goal.subgoals if sub.name == subgoal), None)
+        if child is None:
+            raise GoalError(f"goal {goal.name!r} has no sub-goal {subgoal!r}; its sub-goals "
+                            f"are {[sub.name for sub in goal.subgoals] or 'none'}")
     chosen = _executor(executor, workers)  # refuses what cannot run before a store is made
     owned = not isinstance(store, Store)
     opened = store if isinstance(store, Store) else open_store(store)
     try:
         summaries: list[Summary] = []
-        _run_tree(goal, opened, chosen, None, None, summaries,
-                  dict(sampler=sampler, pruner=pruner, policy=policy, workdir=workdir,
-                       on_progress=on_progress, log=log))
+        options = dict(sampler=sampler, pruner=pruner, policy=policy, workdir=workdir,
+                       on_progress=on_progress, log=log)
+        if child is None:
+            _run_tree(goal, opened, chosen, None, None, summaries, options)
+        else:  # the parent is recorded (as a run of it would), not run
+            parent_id = opened.ensure_goal(goal.name, goal.spec())
+            _run_tree(child, opened, chosen, f"{goal.name}/{child.name}", parent_id,
+                      summaries, options)
         return summaries
     finally:
         if owned:

@@ -18,7 +18,7 @@ import uuid
 from collections.abc import Callable
 
 from pursuit.store import NewTrial, Store, TrialRecord, WriteBatch
-from pursuit.trial import Outcome, Point
+from pursuit.trial import Outcome, Point, TrialState
 
 MAX_HELD_POINTS = 50_000  # curve points held before a write, however recent the last
 
@@ -40,8 +40,13 @@ class Journal:
         self.batch.new.extend(trials)
         return self.flush(force=True)
 
-    def restart(self, trial_id: int, attempt: int) -> None:
-        self.batch.restarts.append((trial_id, attempt))
+    def claim(self, trial_id: int, attempt: int) -> bool:
+        """Restart a preempted trial as this engine's, at once (what is pending first, its
+        preemption among it); False when another engine on the goal restarted it first."""
+        self.flush(force=True)
+        result = self.store.write(WriteBatch(engine=self.engine_id,
+                                             restarts=[(trial_id, attempt)]))
+        return not result.refused
 
     def points(self, trial_id: int, attempt: int, points: list[Point]) -> None:
         self.batch.add_points(trial_id, attempt, points)
@@ -118,6 +123,18 @@ class Journal:
         for running in self.store.running(self.goal_id):
             if running.engine == self.engine_id and running.id not in held:
                 self.preempt(running.id, running.attempt, why)
+
+    def finished_since(self, since: float) -> list[TrialRecord]:
+        return self.store.finished_since(self.goal_id, since, other_than=self.engine_id)
+
+    def preempted(self) -> list[TrialRecord]:
+        """The goal's trials waiting to run again, whichever engine ran them."""
+        return self.store.trial_page(self.goal_id, states={TrialState.PREEMPTED},
+                                     limit=10_000)
+
+    def count(self) -> int:
+        """Every trial of the goal in the store, whichever engine made it."""
+        return sum(self.store.trial_counts(self.goal_id).values())
 
     def past(self, metric: str, with_curves: bool
              ) -> tuple[list[TrialRecord], dict[int, dict[int, float]]]:

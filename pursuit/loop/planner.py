@@ -61,6 +61,7 @@ class Policy:
     reap_after: float = 60.0  # seconds of silence before another engine's trial is taken back
     heartbeat_every: float = 5.0
     flush_every: float = 0.25  # seconds curve points may wait before they are written
+    sync_every: float = 1.0  # seconds between reads of what other engines on the goal did
 
     def reserve(self, seeds: int) -> int:
         """Trials kept back from a round's search: its confirmations and a verification."""

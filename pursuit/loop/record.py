@@ -65,7 +65,8 @@ class TrialBook:
         self._elsewhere: set[Key] = set()  # created by another engine first
         self._seeds: dict[tuple[str, str], set[int]] = {}  # every seed each config has
         self._dials: dict[tuple[str, str], dict[str, Value]] = {}
-        self._verifying: Counter[tuple[str, str]] = Counter()  # verify trials per config
+        # the seeds of each configuration's verification, this engine's and others'
+        self._verifying: dict[tuple[str, str], set[int]] = {}
         self.per_stage: Counter[tuple[str, Stage]] = Counter()  # trials per (method, stage)
         self.states: Counter[TrialState] = Counter()
         self.best_seen: dict[str, float] = {}  # best completed value per method
@@ -82,16 +83,19 @@ class TrialBook:
         self._seeds.setdefault((record.method, record.config), set()).add(record.seed)
         self._dials.setdefault((record.method, record.config), record.dials)
         if record.stage is Stage.VERIFY:
-            self._verifying[(record.method, record.config)] += 1
+            self._verifying.setdefault((record.method, record.config), set()).add(record.seed)
         self.per_stage[(record.method, record.stage)] += 1
         self.states[record.state] += 1
         if record.state.finished:
             self._tally(record)
 
-    def taken_elsewhere(self, key: Key) -> None:
-        """Another engine on the goal created this trial first: it is not ours to run."""
+    def taken_elsewhere(self, key: Key, stage: Stage) -> None:
+        """Another engine on the goal created this trial first: it is not ours to run
+        (a verification seed it runs counts toward the verification all the same)."""
         self._elsewhere.add(key)
         self._seeds.setdefault(key[:2], set()).add(key[2])
+        if stage is Stage.VERIFY:
+            self._verifying.setdefault(key[:2], set()).add(key[2])
 
     def has(self, key: Key) -> bool:
         return key in self._index or key in self._elsewhere
@@ -107,7 +111,7 @@ class TrialBook:
         return self._dials[(method, config)]
 
     def verify_trials(self, method: str, config: str) -> int:
-        return self._verifying[(method, config)]
+        return len(self._verifying.get((method, config), ()))
 
     def set_state(self, trial_id: int, state: TrialState) -> None:
         record = self.records[trial_id]

@@ -211,6 +211,16 @@ class Store(ABC):
                   if (states is None or t.state in states) and (before is None or t.id < before)]
         return sorted(chosen, key=lambda t: t.id, reverse=True)[:limit]
 
+    def finished_since(self, goal_id: int, since: float, *, other_than: str | None = None
+                       ) -> list[TrialRecord]:
+        """The goal's trials that finished at ``since`` or later on the store's clock
+        (the clock ``now`` reads), in id order: what engines sharing a goal read of each
+        other's work, a little at a time. ``other_than`` names an engine whose own
+        trials the reader knows already: a store may leave them out (the SQL store
+        does), and a reader skips those it knows."""
+        return [t for t in self.trials(goal_id)
+                if t.finished_at is not None and t.finished_at >= since]
+
     def trial_counts(self, goal_id: int) -> dict[TrialState, int]:
         """How many trials of the goal are in each state (states with none left out)."""
         counts: dict[TrialState, int] = {}

@@ -167,7 +167,9 @@ class SQLStore(Store):
 
     def _write(self, conn: Connection, batch: WriteBatch) -> WriteResult:
         now, refused, new_ids = time.time(), [], []
-        clock = self._now(conn) if batch.new or batch.restarts else now
+        # The database's clock for what other engines compare: heartbeats, starts, and
+        # finishes (an engine reads what others finished since a time on this clock).
+        clock = self._now(conn) if batch.new or batch.restarts or batch.outcomes else now
         if batch.new:
             rows = [{"goal_id": t.goal_id, "method_id": self._method_id(conn, t.goal_id, t.method),
                      "stage": t.stage, "dials": config_key(t.dials), "seed": t.seed,
@@ -195,7 +197,7 @@ class SQLStore(Store):
             if not self._raw(conn, "UPDATE trials SET state = ?, finished_at = ?, "
                              "wall_seconds = ?, cpu_seconds = ?, error = ? WHERE id = ? AND "
                              "attempt = ? AND state = 'running'",
-                             (out.state.value, now, out.wall_seconds, out.cpu_seconds,
+                             (out.state.value, clock, out.wall_seconds, out.cpu_seconds,
                               out.error, out.trial_id, out.attempt)):
                 refused.append(f"outcome of trial {out.trial_id} attempt {out.attempt}: "
                                "not running")
@@ -280,6 +282,18 @@ class SQLStore(Store):
             query = query.where(t.id < before)
         with self._translated("reading trials"), self._engine.connect() as conn:
             rows = conn.execute(query.order_by(t.id.desc()).limit(limit)).all()
+            values = _values(conn, _RESULTS.where(
+                m.results.c.trial_id.in_([row[0] for row in rows]))) if rows else {}
+        return [_record(row, values) for row in rows]
+
+    def finished_since(self, goal_id: int, since: float, *, other_than: str | None = None
+                       ) -> list[TrialRecord]:
+        t = m.trials.c
+        query = _TRIALS.where(t.goal_id == goal_id, t.finished_at >= since).order_by(t.id)
+        if other_than is not None:
+            query = query.where(sa.or_(t.engine.is_(None), t.engine != other_than))
+        with self._translated("reading finished trials"), self._engine.connect() as conn:
+            rows = conn.execute(query).all()
             values = _values(conn, _RESULTS.where(
                 m.results.c.trial_id.in_([row[0] for row in rows]))) if rows else {}
         return [_record(row, values) for row in rows]
