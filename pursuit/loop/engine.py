@@ -37,6 +37,9 @@ SYNC_OVERLAP = 5.0  # seconds of the store's clock read again at each sync, so t
 # whose finish was stamped just before a read but committed after it is not missed
 
 
+NEAR_THE_END = 4  # trials left per slot below which each start counts the store's trials
+
+
 class StopReason(StrEnum):
     TARGET_REACHED = "target reached"
     BUDGET_SPENT = "budget spent"
@@ -180,6 +183,9 @@ class Engine:
         return how many were planned. A plan another engine on the goal made first is
         not run here, and still counts: the planner has more to do, and says so next."""
         plans: list[Plan] = []
+        if self.executor.busy() < self.executor.slots and \
+                self.budget.trials_left() <= NEAR_THE_END * self.executor.slots:
+            self._count_others()  # the last trials of a shared budget: count them afresh
         while self.executor.busy() + len(plans) < self.executor.slots:
             plan = self.planner.next(plans)
             if plan is None:
@@ -326,9 +332,13 @@ class Engine:
                 self.book.set_state(trial.id, TrialState.PREEMPTED)
             if trial.id not in self.planner.reruns and trial.id not in self.book.live:
                 self.planner.reruns.append(trial.id)
-        self.budget.elsewhere = max(0, self.journal.count() - len(self.book))
+        self._count_others()
         if learned:
             self._rejudge()
+
+    def _count_others(self) -> None:
+        """The goal's trials in the store that this engine has not read: others' running."""
+        self.budget.elsewhere = max(0, self.journal.count() - len(self.book))
 
     def _learn(self, trial: TrialRecord) -> bool:
         """Add another engine's trial to the record (and, finished, to the search);
