@@ -11,6 +11,7 @@ left out, the least needed first, with a line that names them (``--wide`` shows 
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import math
 import sys
@@ -21,6 +22,7 @@ from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
 import typer
+from pydantic import ValidationError
 from rich import box
 from rich.cells import cell_len
 from rich.console import Console
@@ -34,7 +36,7 @@ from pursuit import __version__, search
 from pursuit.analysis.stats import Leaderboard
 from pursuit.exceptions import GoalError, PursuitError, UnusableStoreError
 from pursuit.execution import SigtermGuard, Terminated
-from pursuit.goal import AlgorithmSpec, load_goal
+from pursuit.goal import AlgorithmSpec, ExecutorSpec, load_goal
 from pursuit.loop import Progress, StopReason, Summary
 from pursuit.loop import run as run_goal
 from pursuit.loop.budget import WARNING
@@ -144,7 +146,20 @@ def run(goal_file: Annotated[Path, typer.Argument(help="The goal's YAML file.")]
             help="Folder for trials' files.")] = Path("pursuit-work"),
         subgoal: Annotated[str | None, typer.Option(
             help="Run only this sub-goal (a team member's part; others may run the "
-                 "rest at once on the same store).")] = None) -> None:
+                 "rest at once on the same store).")] = None,
+        executor: Annotated[str | None, typer.Option(
+            help="Where trials run: processes (local workers), inline, or ray (tasks on "
+                 "a Ray cluster) [default: the goal file's, else processes].")] = None,
+        ray_address: Annotated[str | None, typer.Option(
+            help="The Ray cluster: auto, host:port or ray://host:10001 [default: "
+                 "$RAY_ADDRESS, else a Ray instance on this machine].")] = None,
+        num_cpus: Annotated[float | None, typer.Option(
+            help="CPUs each trial asks of the Ray cluster [default: 1].")] = None,
+        num_gpus: Annotated[float | None, typer.Option(
+            help="GPUs each trial asks of the Ray cluster [default: 0].")] = None,
+        memory: Annotated[int | None, typer.Option(
+            help="Bytes of memory each trial reserves on the Ray cluster.")] = None
+        ) -> None:
     """Run a goal: baselines over seeds, dial search, confirmation; resumes where it stopped."""
     for kind, name in (("sampler", sampler), ("pruner", pruner)):
         if name is not None:  # said before anything runs, the install command included
@@ -157,8 +172,10 @@ def run(goal_file: Annotated[Path, typer.Argument(help="The goal's YAML file.")]
     guard = SigtermGuard()
     guard.hold()
     try:
+        placement = dict(name=executor, address=ray_address, num_cpus=num_cpus,
+                         num_gpus=num_gpus, memory=memory)
         summaries, url = _run(goal_file, store, workers, inline, sampler, pruner, seed,
-                              workdir, subgoal)
+                              workdir, subgoal, placement)
     except Terminated as stopped:
         err.print(f"{stopped}: running trials were marked preempted; run the same "
                   "command again to resume")
@@ -179,7 +196,7 @@ def run(goal_file: Annotated[Path, typer.Argument(help="The goal's YAML file.")]
 
 def _run(goal_file: Path, store: str | None, workers: int | None, inline: bool,
          sampler: str | None, pruner: str | None, seed: int | None, workdir: Path,
-         subgoal: str | None) -> tuple[list[Summary], str]:
+         subgoal: str | None, placement: dict[str, Any]) -> tuple[list[Summary], str]:
     """Load the goal and run it, under a live view on a terminal; return how it ended and
     the store."""
     goal = load_goal(goal_file)
@@ -188,7 +205,7 @@ def _run(goal_file: Path, store: str | None, workers: int | None, inline: bool,
         sampler=_chosen("sampler", sampler, goal.sampler, seed),
         pruner=_chosen("pruner", pruner, goal.pruner), workdir=workdir, workers=workers,
         subgoal=subgoal)
-    executor = "inline" if inline else None
+    executor = "inline" if inline else _placed(goal.executor, placement)
     if not out.is_terminal:  # a pipe or a file: a line per stage, and what the engine says
         return run_goal(goal, url, executor, on_progress=_StageLog(), log=_log_line,
                         **options), url
@@ -205,6 +222,24 @@ def _run(goal_file: Path, store: str | None, workers: int | None, inline: bool,
                 view.log(line)
 
         return run_goal(goal, url, executor, on_progress=show, log=log, **options), url
+
+
+def _placed(spec: ExecutorSpec | None, options: dict[str, Any]) -> ExecutorSpec:
+    """The goal file's executor with what the command line says over it; said at once,
+    before anything runs, when it cannot be."""
+    name = options["name"] or (spec.name if spec else "processes")
+    base = spec.model_dump() if spec is not None and spec.name == name else {}
+    given = {k: v for k, v in options.items() if v is not None and k != "name"}
+    try:
+        chosen = ExecutorSpec(**{**base, **given, "name": name})
+    except ValidationError as error:
+        option = {"name": "executor", "address": "ray-address"}
+        _fail("; ".join(f"--{option.get(str(e['loc'][0]), str(e['loc'][0])).replace('_', '-')}"
+                        f": {e['msg']}" if e["loc"] else f"--executor: {e['msg']}"
+                        for e in error.errors()))
+    if chosen.name == "ray" and importlib.util.find_spec("ray") is None:
+        _fail("--executor ray needs Ray, which is not installed: pip install 'pursuit[ray]'")
+    return chosen
 
 
 class _StageLog:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import reprlib
 from pathlib import Path
-from typing import Any, ClassVar, NoReturn
+from typing import Any, ClassVar, Literal, NoReturn
 
 import yaml
 from pydantic import (
@@ -138,6 +138,37 @@ class MethodSpec(BaseModel):
         return loaded.with_defaults(self.dials) if self.dials else loaded
 
 
+class ExecutorSpec(BaseModel):
+    """Where trials run: ``processes`` (local worker processes, the default), ``inline``
+    (in the engine's process) or ``ray`` (tasks on a Ray cluster), with what each trial
+    asks of a Ray cluster: ``{name: ray, address: auto, num_cpus: 1, num_gpus: 0,
+    memory: 2e9}``, or the name alone."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: Literal["processes", "inline", "ray"]
+    address: str | None = None  # ray: "auto", "ray://host:10001"; none starts a local one
+    num_cpus: float = Field(default=1.0, gt=0, allow_inf_nan=False)
+    num_gpus: float = Field(default=0.0, ge=0, allow_inf_nan=False)
+    memory: int | None = Field(default=None, gt=0)  # bytes a trial reserves on the cluster
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_name(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return {"name": value}
+        return value
+
+    @model_validator(mode="after")
+    def _ray_options_need_ray(self) -> ExecutorSpec:
+        asked = self.address is not None or self.num_gpus or self.memory is not None or \
+            self.num_cpus != 1.0
+        if self.name != "ray" and asked:
+            raise ValueError("address, num_cpus, num_gpus and memory are Ray's: give them "
+                             "with name: ray")
+        return self
+
+
 class Goal(BaseModel):
     """A metric, a direction, a target, a budget, the methods to try, and sub-goals;
     optionally the sampler and pruner of the dial search (default: TPE, median)."""
@@ -154,6 +185,7 @@ class Goal(BaseModel):
     trial_timeout: float | None = Field(default=None, gt=0, allow_inf_nan=False)
     sampler: SamplerSpec | None = None
     pruner: PrunerSpec | None = None
+    executor: ExecutorSpec | None = None
     methods: list[MethodSpec] = Field(min_length=1)
     subgoals: list[Goal] = Field(default_factory=list)
 
@@ -168,7 +200,8 @@ class Goal(BaseModel):
         if not isinstance(value, list):
             return value
         inherited = {k: info.data[k] for k in ("direction", "seeds", "budget", "trial_timeout",
-                                               "sampler", "pruner") if k in info.data}
+                                               "sampler", "pruner", "executor")
+                     if k in info.data}
         return [{**inherited, **item} if isinstance(item, dict) else item for item in value]
 
     def resolved_methods(self) -> list[Method]:

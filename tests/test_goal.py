@@ -268,3 +268,27 @@ def test_odd_sampler_and_pruner_arguments_give_a_goal_error_or_ones_that_build(k
 
     built = search.of_goal(kind, getattr(goal, kind))
     assert isinstance(built, optuna.samplers.BaseSampler | optuna.pruners.BasePruner)
+
+
+def test_a_goal_file_names_where_its_trials_run():
+    goal = parse_goal(SEARCHED + "executor: {name: ray, address: auto, num_cpus: 2, "
+                                 "num_gpus: 0.5, memory: 2000000000}\n", file="goal.yaml")
+    spec = goal.executor
+    assert (spec.name, spec.address, spec.num_cpus, spec.num_gpus, spec.memory) == \
+        ("ray", "auto", 2.0, 0.5, 2_000_000_000)
+    assert parse_goal(SEARCHED + "executor: inline\n", file="g.yaml").executor.name == "inline"
+    assert parse_goal(SEARCHED, file="g.yaml").executor is None  # local processes
+
+
+@pytest.mark.parametrize(("lines", "words"), [
+    ("executor: slurm\n", ["field 'executor.name'", "'processes', 'inline' or 'ray'"]),
+    ("executor: {name: processes, num_gpus: 1}\n", ["field 'executor'", "Ray's"]),
+    ("executor: {name: ray, num_cpus: 0}\n", ["field 'executor.num_cpus'", "greater than 0"]),
+])
+def test_a_bad_executor_names_the_field_and_line(lines, words):
+    with pytest.raises(GoalError) as caught:
+        parse_goal(SEARCHED + lines, file="goal.yaml")
+    message = str(caught.value)
+    assert message.startswith("goal.yaml:10: "), message
+    for word in words:
+        assert word in message, message

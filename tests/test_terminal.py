@@ -496,3 +496,16 @@ def test_a_script_without_the_main_guard_gets_one_clear_error(tmp_path, tail, st
         assert done.stderr == ""
         with pursuit.open(str(tmp_path / "s.db")) as results:
             assert len(results.results()) == 6
+
+
+def test_a_bad_executor_option_is_refused_before_anything_runs(tmp_path):
+    (tmp_path / "goal.yaml").write_text(GOAL)
+    for options, said in ((["--executor", "slurm"], "--executor: Input should be"),
+                          (["--num-gpus", "1"], "are Ray's: give them with name: ray"),
+                          (["--executor", "ray", "--num-cpus", "0"],
+                           "--num-cpus: Input should be greater than 0")):
+        db = tmp_path / "r.db"
+        result = runner.invoke(app, ["run", str(tmp_path / "goal.yaml"), "--store", str(db),
+                                     *options])
+        assert result.exit_code == 2 and not db.exists(), (options, result.output)
+        assert said in result.stderr, result.stderr

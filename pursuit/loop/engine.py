@@ -24,7 +24,7 @@ import optuna
 from pursuit.analysis.claims import ClaimBook, Direction, Stage
 from pursuit.exceptions import GoalError
 from pursuit.execution import Executor, InlineExecutor, ProcessExecutor, Terminated
-from pursuit.goal import Goal
+from pursuit.goal import ExecutorSpec, Goal
 from pursuit.loop.budget import BudgetKeeper, warnings
 from pursuit.loop.journal import Journal, new_engine_id
 from pursuit.loop.planner import Plan, Planner, Policy
@@ -434,7 +434,8 @@ def store_key(store: Store) -> str:
     return hashlib.sha256(url.encode()).hexdigest()[:12]
 
 
-def run(goal: Goal, store: Store | str | None = None, executor: Executor | str | None = None,
+def run(goal: Goal, store: Store | str | None = None,
+        executor: Executor | ExecutorSpec | str | None = None,
         *, workers: int | None = None, sampler: optuna.samplers.BaseSampler | None = None,
         pruner: optuna.pruners.BasePruner | None = None, policy: Policy | None = None,
         workdir: str | Path = "pursuit-work",
@@ -444,7 +445,9 @@ def run(goal: Goal, store: Store | str | None = None, executor: Executor | str |
     """Run a goal, then each of its sub-goals, and say how each one ended.
 
     ``store`` is a Store or a URL (default: $PURSUIT_STORE, else ./pursuit.db);
-    ``executor`` an Executor, ``"inline"`` or ``"processes"`` (the default).
+    ``executor`` an Executor, ``"processes"`` (local workers), ``"inline"``, ``"ray"``
+    (a local Ray instance, or the cluster at $RAY_ADDRESS) or an ``ExecutorSpec``; by
+    default the goal's ``executor``, else ``"processes"``.
     ``subgoal`` runs that one sub-goal (and its own) alone: a team member on one part of
     the goal, while others run the rest; the parent's status and leaderboard show it.
     """
@@ -454,7 +457,8 @@ def run(goal: Goal, store: Store | str | None = None, executor: Executor | str |
         if child is None:
             raise GoalError(f"goal {goal.name!r} has no sub-goal {subgoal!r}; its sub-goals "
                             f"are {[sub.name for sub in goal.subgoals] or 'none'}")
-    chosen = _executor(executor, workers)  # refuses what cannot run before a store is made
+    # refused here, before a store is made, when it cannot run
+    chosen = _executor(goal.executor if executor is None else executor, workers)
     owned = not isinstance(store, Store)
     opened = store if isinstance(store, Store) else open_store(store)
     try:
@@ -483,11 +487,20 @@ def _run_tree(goal: Goal, store: Store, executor: Executor, name: str | None,
                   summaries, options)
 
 
-def _executor(executor: Executor | str | None, workers: int | None) -> Executor:
+def _executor(executor: Executor | ExecutorSpec | str | None, workers: int | None
+              ) -> Executor:
     if isinstance(executor, Executor):
         return executor
-    if executor in (None, "processes"):
+    if isinstance(executor, str) and executor not in ("processes", "inline", "ray"):
+        raise ValueError("executor must be 'processes', 'inline', 'ray' or an Executor, "
+                         f"got {executor!r}")
+    spec = ExecutorSpec(name="processes") if executor is None else \
+        ExecutorSpec.model_validate(executor) if isinstance(executor, str) else executor
+    if spec.name == "processes":
         return ProcessExecutor(workers)
-    if executor == "inline":
+    if spec.name == "inline":
         return InlineExecutor()
-    raise ValueError(f"executor must be 'processes', 'inline' or an Executor, got {executor!r}")
+    from pursuit.execution import RayExecutor  # imports Ray only now
+
+    return RayExecutor(spec.address, num_cpus=spec.num_cpus, num_gpus=spec.num_gpus,
+                       memory=spec.memory, slots=workers)
