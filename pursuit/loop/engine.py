@@ -491,7 +491,8 @@ def _executor(executor: Executor | ExecutorSpec | str | None, workers: int | Non
               ) -> Executor:
     if isinstance(executor, Executor):
         return executor
-    if isinstance(executor, str) and executor not in ("processes", "inline", "ray"):
+    if not isinstance(executor, ExecutorSpec | None) and \
+            executor not in ("processes", "inline", "ray"):
         raise ValueError("executor must be 'processes', 'inline', 'ray' or an Executor, "
                          f"got {executor!r}")
     spec = ExecutorSpec(name="processes") if executor is None else \
