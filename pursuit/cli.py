@@ -21,6 +21,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
+import pandas as pd
 import typer
 from pydantic import ValidationError
 from rich import box
@@ -320,18 +321,34 @@ def trials(store: StoreOption = None, goal: GoalOption = None,
         _fail(f"--state must be one of {', '.join(states)}, got {state!r}")
     with open_results(store) as results:
         record = results.goal(goal)
-        frame = results.results(record.name)
+        goals = [record, *results.subgoals(record)]
+        frames = [(g, results.results(g.name)) for g in goals]
+    if json_:
+        rows = [row for g, frame in frames for row in _trial_rows(g, frame, state)]
+        print(json.dumps(jsonable(rows), indent=2))
+        return
+    for g, frame in frames:  # a goal's sub-goals under it, as status and leaderboard
+        rows = _trial_rows(g, frame, state)
+        if len(goals) > 1:
+            out.print(Text(g.name, style="bold"))
+        _print_trials(g, rows, state, wide)
+
+
+def _trial_rows(record: GoalRecord, frame: Any, state: str | None) -> list[dict[str, Any]]:
     if state is not None:
         frame = frame[frame["state"] == state]
     metric = record.spec["metric"]
-    rows = [{"trial_id": int(r["trial_id"]), "method": r["method"], "stage": r["stage"],
+    return [{"goal": record.name, "trial_id": int(r["trial_id"]), "method": r["method"],
+             "stage": r["stage"],
              "seed": int(r["seed"]), "state": r["state"], "attempt": int(r["attempt"]),
              "dials": config_dict(r["config"]) or {}, "value": r[metric_column(metric)],
              "error": r["error"] if isinstance(r["error"], str) else None}
             for r in frame.to_dict(orient="records")]
-    if json_:
-        print(json.dumps(jsonable(rows), indent=2))
-        return
+
+
+def _print_trials(record: GoalRecord, rows: list[dict[str, Any]], state: str | None,
+                  wide: bool) -> None:
+    metric = record.spec["metric"]
     if not rows:
         out.print(f"{record.name}: no {state + ' ' if state else ''}trials")
         return
@@ -383,8 +400,15 @@ def export(output: Annotated[Path, typer.Option("-o", "--output", help="File to 
     if output.is_dir() or not output.parent.is_dir():  # said before the store is read
         why = "it is a folder" if output.is_dir() else f"there is no folder {output.parent}"
         _fail(f"cannot write {output}: {why}")
-    with open_results(store) as results:
-        frame = results.curves(goal) if curves else results.results(goal)
+    with open_results(store) as results:  # a goal and its sub-goals, as status shows them
+        record = results.goal(goal)
+        goals = [record, *results.subgoals(record)]
+        frames = [results.curves(g.name) if curves else results.results(g.name)
+                  for g in goals]
+    if curves and len(goals) > 1:
+        for g, part in zip(goals, frames, strict=True):
+            part.insert(0, "goal", g.name)
+    frame = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
     try:
         if format == "csv":
             frame.to_csv(output, index=False)

@@ -93,6 +93,16 @@ class AlgorithmSpec(BaseModel):
             search.check(cls.kind, info.data["name"], args)
         return args
 
+    @model_validator(mode="after")
+    def _made_without_args(self) -> AlgorithmSpec:
+        # A name given alone: no args to validate above, yet the class may need one
+        # (a percentile pruner without its percentile), refused as the goal loads.
+        if "args" not in self.model_fields_set:
+            from pursuit import search
+
+            search.check(self.kind, self.name, {})
+        return self
+
 
 class SamplerSpec(AlgorithmSpec):
     kind = "sampler"

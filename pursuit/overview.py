@@ -49,8 +49,8 @@ def claim_basis(best: dict[str, Any]) -> str:
     if best["best_verified"]:
         return f"over {best['best_n']} fresh seeds (verified after it led)"
     if best["best_among"] > 1:
-        return (f"{seeds}, the best of {best['best_among']} claims (its interval widened "
-                "for being chosen)")
+        widened = " (its interval widened for being chosen)" if best["best_n"] > 1 else ""
+        return f"{seeds}, the best of {best['best_among']} claims{widened}"
     return seeds
 
 
@@ -67,9 +67,10 @@ def verdict(board: Leaderboard, metric: str) -> str:
                 "be claimed.")
     best = board.methods[board.methods["method"] == p["best_method"]]
     row = best.iloc[0] if len(best) else None
+    interval = "no interval from one seed" if math.isnan(p["best_lo"]) else \
+        f"95% interval {fmt(p['best_lo'])} to {fmt(p['best_hi'])}"
     claim = (f"{p['best_method']} ({config_text(p['best_config'])}) scores {metric} "
-             f"{fmt(p['best_mean'])} (95% interval {fmt(p['best_lo'])} to "
-             f"{fmt(p['best_hi'])}, {claim_basis(p)})")
+             f"{fmt(p['best_mean'])} ({interval}, {claim_basis(p)})")
     if row is None or row["verdict"] in ("best baseline", "no baseline to compare with"):
         compared = "; it is the best baseline" if row is not None and \
             row["verdict"] == "best baseline" else ""
@@ -84,8 +85,9 @@ def verdict(board: Leaderboard, metric: str) -> str:
     elif row["verdict"] == "not significant":
         compared = (f"; it cannot be told apart from the best baseline (difference "
                     f"{float(row['diff']):+.3g}, 95% interval {fmt(row['diff_lo'], 3)} to "
-                    f"{fmt(row['diff_hi'], 3)}, Holm-corrected p = "
-                    f"{fmt(float(row['p_holm']), 2)}, {int(row['n'])} seeds)")
+                    f"{fmt(row['diff_hi'], 3)} before correcting for having chosen both "
+                    f"sides' best; corrected, p = {fmt(float(row['p_holm']), 2)}, "
+                    f"{int(row['n'])} seeds)")
     else:
         compared = f"; against the best baseline: {row['verdict']}"
     if target is None:
@@ -203,7 +205,10 @@ def ladder_lines(ladder: list[dict[str, Any]]) -> list[str]:
         if f and f["reachable"]:
             lines += _needs(f"{against}", f, entry.get("compute_seconds"))
         elif f:
-            lines.append(f"  target not reachable by this dial: {f['reason']}")
+            reason = str(f["reason"])
+            lines.append(f"  target, by this dial: {reason}" if
+                         reason.startswith("not reachable") else
+                         f"  target not reachable by this dial: {reason}")
     return lines
 
 

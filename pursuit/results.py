@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from pursuit.analysis.stats import Leaderboard, leaderboard
-from pursuit.exceptions import PursuitError
+from pursuit.exceptions import GoalError
 from pursuit.store import GoalRecord, Store, TrialRecord, open_store
 
 BASE_COLUMNS = ["trial_id", "goal", "method", "baseline", "source", "stage", "seed", "state",
@@ -86,14 +86,14 @@ class Results:
             for goal in goals:
                 if goal.name == name:
                     return goal
-            raise PursuitError(f"no goal named {name!r} in {self.store.url}; it holds "
+            raise GoalError(f"no goal named {name!r} in {self.store.url}; it holds "
                                f"{[g.name for g in goals] or 'no goals'}")
         top = [g for g in goals if g.parent_id is None]
         if len(top) == 1:
             return top[0]
         if not top:
-            raise PursuitError(f"{self.store.url} holds no goals yet; run one first")
-        raise PursuitError(f"{self.store.url} holds several goals "
+            raise GoalError(f"{self.store.url} holds no goals yet; run one first")
+        raise GoalError(f"{self.store.url} holds several goals "
                            f"({', '.join(g.name for g in top)}); name one with --goal")
 
     def subgoals(self, goal: GoalRecord) -> list[GoalRecord]:
@@ -171,7 +171,9 @@ class Results:
         if any(run.reason is None and not engine_gone(run.engine)
                and now - run.last_seen <= Policy.reap_after for run in runs):
             return "running", None
-        last = runs[-1]
+        # The run heard from last speaks for the goal: an engine killed while a teammate
+        # went on to finish is not how the goal ended.
+        last = max(runs, key=lambda run: run.last_seen)
         return ("stopped", None) if last.reason is None else ("ended", last.reason)
 
     def close(self) -> None:

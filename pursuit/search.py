@@ -212,7 +212,10 @@ def check(kind: str, name: str, args: Mapping[str, Any] | None = None) -> None:
     if missing:
         raise ValueError(missing)
     _check_args(chosen, dict(args or {}))
-    build(kind, name, args)  # the class checks the values it cares about
+    built = build(kind, name, args)  # the class checks the values it cares about
+    factor = getattr(built, "_reduction_factor", None)
+    if factor is not None and factor < 2:  # Optuna takes it, then divides by log(1)
+        raise ValueError(f"reduction_factor must be 2 or more, got {factor}")
 
 
 def build(kind: str, name: str | None = None, args: Mapping[str, Any] | None = None, *,

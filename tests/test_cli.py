@@ -109,8 +109,11 @@ def test_unknown_goal_and_empty_store_are_clear_errors(tmp_path):
     assert not (tmp_path / "missing.db").exists()  # a reader never makes a store
     open_store(str(tmp_path / "empty.db")).close()
     result = pursuit_cmd("status", "--store", str(tmp_path / "empty.db"), cwd=tmp_path)
-    assert result.returncode == 1 and "holds no goals yet" in result.stderr
+    assert result.returncode == 2 and "holds no goals yet" in result.stderr
     assert "Traceback" not in result.stderr
+    named = pursuit_cmd("leaderboard", "--store", str(tmp_path / "empty.db"), "--goal",
+                        "nope", cwd=tmp_path)  # asking for what is not there: bad input
+    assert named.returncode == 2 and "no goal named 'nope'" in named.stderr
 
 
 def test_init_writes_a_goal_that_runs(tmp_path):

@@ -698,6 +698,16 @@ def test_serve_refuses_a_public_address_without_a_token(filled):
         serve(str(Path(url.removeprefix("sqlite:///")).parent / "missing.db"), port=1)
 
 
+def test_serve_on_a_port_in_use_says_so_in_one_line(filled):
+    url, _ = filled
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(PursuitError, match=f"cannot listen on 127.0.0.1:{port}: "):
+            serve(url, port=port)
+
+
 def test_a_wildcard_bind_answers_to_the_machines_names_and_no_other(monkeypatch):
     monkeypatch.setenv("PURSUIT_ALLOWED_HOSTS", "dash.example.org, ")
     names = allowed_hosts("0.0.0.0")

@@ -226,6 +226,9 @@ def test_a_goal_file_names_its_sampler_and_pruner(lines, sampler, pruner):
     ("sampler: {name: tpe, argz: {}}\n", 10, ["field 'sampler.argz'", "not permitted"]),
     ("sampler: 3\n", 10, ["field 'sampler'", "a sampler is a name", "{name: ..., args:"]),
     ("sampler:\n  args: {seed: 1}\n", 10, ["field 'sampler.name'", "required"]),
+    ("pruner: percentile\n", 10, ["field 'pruner'", "PercentilePruner", "'percentile'"]),
+    ("pruner: {name: hyperband, args: {reduction_factor: 1}}\n", 10,
+     ["field 'pruner.args'", "reduction_factor must be 2 or more, got 1"]),
 ])
 def test_a_bad_sampler_or_pruner_names_the_field_and_line(lines, line, words):
     with pytest.raises(GoalError) as caught:

@@ -328,3 +328,17 @@ def test_workers_share_the_cores_instead_of_each_taking_all(tmp_path, monkeypatc
     store = MemoryStore()
     run_toy(goal, store, ProcessExecutor(2), tmp_path=tmp_path)
     assert {t.values["omp"] for t in store.trials(1)} == {3.0}
+
+
+def test_a_verification_runs_as_many_fresh_seeds_as_a_claim_needs_whatever_the_slots(tmp_path):
+    """With more free slots than the verification needs seeds, it plans no more."""
+    for seeds in (1, 2):
+        goal = Goal(name=f"v{seeds}", metric="value", direction="maximize", target=0.2,
+                    seeds=seeds, budget={"max_trials": 20},
+                    methods=[sample_methods.constant])
+        [summary] = pursuit.run(goal, str(tmp_path / "v.db"), ProcessExecutor(3),
+                                workdir=tmp_path / "work")
+        assert summary.reached
+        with pursuit.open(str(tmp_path / "v.db")) as results:
+            frame = results.results(f"v{seeds}")
+        assert (frame["stage"] == "verify").sum() == seeds

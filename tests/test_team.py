@@ -136,6 +136,9 @@ def test_an_engine_killed_mid_run_is_taken_over_by_the_other(url, tmp_path):
     for taken in (t for t in trials if t.id in held):  # given back, and run again here
         assert taken.state is TrialState.COMPLETED and taken.attempt == 2, taken
     assert len(trials) <= 14 and ended["stop"] == "budget spent"
+    with pursuit.open(url) as results:  # the survivor's ending, not the victim's silence
+        state, why = results.run_state("team")
+    assert state == "ended" and why.startswith("budget spent"), (state, why)
 
 
 def test_a_subgoal_runs_alone_and_the_parent_shows_it(tmp_path):
@@ -155,6 +158,22 @@ def test_a_subgoal_runs_alone_and_the_parent_shows_it(tmp_path):
     reports = json.loads(status.stdout)
     assert [r["goal"] for r in reports] == ["team", "team/part"]
     assert reports[1]["trials_total"] == 3
+    # the name status shows it by runs it too (resuming: nothing new to run); export and
+    # trials, without --goal, cover the goal and its sub-goals, as status does
+    again = subprocess.run([sys.executable, "-m", "pursuit", "run", str(path), "--store",
+                            url, "--inline", "--subgoal", "team/part"], cwd=tmp_path,
+                           env=ENV, capture_output=True, text=True, timeout=120)
+    assert again.returncode == 0, again.stderr
+    subprocess.run([sys.executable, "-m", "pursuit", "export", "--store", url, "-o",
+                    str(tmp_path / "all.csv")], cwd=tmp_path, env=ENV, check=True,
+                   timeout=60)
+    import pandas as pd
+
+    assert set(pd.read_csv(tmp_path / "all.csv")["goal"]) == {"team/part"}
+    listed = subprocess.run([sys.executable, "-m", "pursuit", "trials", "--store", url,
+                             "--json"], cwd=tmp_path, env=ENV, capture_output=True,
+                            text=True, timeout=60)
+    assert {row["goal"] for row in json.loads(listed.stdout)} == {"team/part"}
     wrong = subprocess.run([sys.executable, "-m", "pursuit", "run", str(path), "--store",
                             url, "--subgoal", "nope"], cwd=tmp_path, env=ENV,
                            capture_output=True, text=True, timeout=60)

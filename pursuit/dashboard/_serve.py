@@ -37,10 +37,22 @@ def serve(store_url: str | None, *, host: str = "127.0.0.1", port: int = 8080,
             "machine could read the results. Give --token TOKEN (or set PURSUIT_TOKEN), "
             "or --token generate to have one made and printed once")
     app = create_app(store_url, token=token, allowed_hosts=allowed_hosts(host))
+    _check_free(host, port)  # said in one line, before the address is printed as served
     shown = f"[{host}]" if ":" in host else host
     print(f"Pursuit dashboard on http://{shown}:{port}/ (Ctrl-C stops it)", file=sys.stderr)
     uvicorn.run(app, host=host, port=port, log_level="warning", server_header=False,
                 proxy_headers=False, timeout_keep_alive=5)
+
+
+def _check_free(host: str, port: int) -> None:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as error:
+            raise PursuitError(f"cannot listen on {host}:{port}: "
+                               f"{error.strerror or error}") from None
 
 
 def is_loopback(host: str) -> bool:

@@ -453,6 +453,7 @@ def run(goal: Goal, store: Store | str | None = None,
     """
     child = None
     if subgoal is not None:
+        subgoal = subgoal.removeprefix(f"{goal.name}/")  # the name status shows it by
         child = next((sub for sub in goal.subgoals if sub.name == subgoal), None)
         if child is None:
             raise GoalError(f"goal {goal.name!r} has no sub-goal {subgoal!r}; its sub-goals "

@@ -221,10 +221,11 @@ class Planner:
     def _verification(self, taken: set[Key]) -> Plan | None:
         """The next seed of a verification that has begun and lacks seeds."""
         for method, config in self.claims.verifying:
-            if self.book.verify_trials(method, config) >= self.seeds:
-                continue
-            used = self.book.seeds(method, config) | {k[2] for k in taken
-                                                      if k[:2] == (method, config)}
+            known = self.book.seeds(method, config)
+            planned = {k[2] for k in taken if k[:2] == (method, config)} - known
+            if self.book.verify_trials(method, config) + len(planned) >= self.seeds:
+                continue  # every seed it needs is run, running or planned a moment ago
+            used = known | planned
             plan = Plan(self.methods[method], Stage.VERIFY, self.book.dials(method, config),
                         max(used, default=-1) + 1)
             self.stage = Stage.VERIFY
