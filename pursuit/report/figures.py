@@ -294,8 +294,8 @@ def ladder_figure(entry: Mapping[str, Any], points: pd.DataFrame) -> go.Figure:
     title = f"Scaling ladder: {text(entry['method'])}.{text(dial)}" + \
         (f" (at {text(at)})" if at else "")
     figure = _figure(title, text(against), text(fitted_on))
-    figure.update_xaxes(type="log")
-    figure.update_yaxes(type="log")
+    figure.update_xaxes(type="log", exponentformat="e")  # never "1B passes" for 1e9
+    figure.update_yaxes(type="log", exponentformat="e")
     curve = entry.get("curve")
     if curve:
         level = float(curve.get("level", 0.9))
@@ -322,7 +322,8 @@ def ladder_figure(entry: Mapping[str, Any], points: pd.DataFrame) -> go.Figure:
             far = outlook.get("extrapolation")
             shown_upper = upper if math.isfinite(upper) else 10 * max(x, lower)
             label = f"reaches the target at {text(against)} {'≈' if far else '='} {x:.3g}" + \
-                (f"<br>{text(far)}: an extrapolation" if far else "")
+                (f"<br>{text(far)}: an extrapolation" if far else "") + \
+                (f"<br>but {text(outlook['caveat'])}" if outlook.get("caveat") else "")
             figure.add_trace(go.Scatter(
                 x=[x], y=[float(outlook["target"])], mode="markers+text", name="forecast",
                 marker={"symbol": "diamond", "size": 12, "color": TARGET_COLOR},
