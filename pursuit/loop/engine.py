@@ -133,9 +133,9 @@ class Engine:
         self.budget.wall_before = self.journal.start()
         self._resume()
         self.journal.start_beating()
-        self.executor.start(self)
         reason, stop = "", None
         try:
+            self.executor.start(self)  # inside: one that fails to start ends the run cleanly
             while True:
                 self.executor.poll(0.05)
                 self._sync()
