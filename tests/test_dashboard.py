@@ -475,6 +475,8 @@ def test_an_unknown_metric_of_a_known_trial_is_404(filled, client):
     _, (_, ids) = filled
     answer = client.get(f"/api/trials/{ids[0]}/curve", params={"metric": "nope"})
     assert answer.status_code == 404 and "no curve of metric 'nope'" in answer.json()["detail"]
+    never = client.get(f"/api/trials/{ids[0]}/curve?attempt=99")  # nor an attempt
+    assert never.status_code == 404 and "not 99" in never.json()["detail"]
 
 
 # --- closed to strangers -------------------------------------------------------------

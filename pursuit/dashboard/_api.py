@@ -254,6 +254,9 @@ def router() -> APIRouter:
         record = trial_or_404(request, trial_id)
         store = views(request).store
         at = attempt or record.attempt
+        if at > record.attempt:  # an attempt that never was, as an unknown metric: 404
+            raise HTTPException(404, f"trial {trial_id} has had {record.attempt} "
+                                     f"attempt{'s' if record.attempt > 1 else ''}, not {at}")
         held = store.curve_metrics(record.id, at)
         if metric is not None and metric not in held:
             raise HTTPException(404, f"trial {trial_id} attempt {at} has no curve of "
