@@ -254,7 +254,8 @@ class _StageLog:
             self.seen.add((p.goal, p.stage))
             best = "no claim over all seeds yet" if p.best_method is None else \
                 f"best {p.best_method} {fmt(p.best_mean)} over {p.best_n} seeds"
-            _say(f"{p.goal}: stage {p.stage} after {p.trials} trials; {best}")
+            _say(f"{p.goal}: stage {p.stage} ({p.completed} trials done, {p.running} "
+                 f"running); {best}")
 
 
 def _log_line(line: str) -> None:
