@@ -16,8 +16,8 @@ and answers with the next trial to run (or None: wait, or stop). In order:
 7. **ladder**, after at least one round of search and confirmation: the leader's scale
    dials stepped by factors of 2 (x1/4 .. x4), with a 2 x 2 grid over model size and
    data where it has both, seeds as the leader's claim, reusing every trial that
-   exists; climbed only if the whole ladder fits the budget; then the same for the
-   best claim of each method the goal studies (``study: true``);
+   exists; climbed only if the whole ladder fits the budget, its rungs side by side;
+   then the same for the best claim of each method the goal studies (``study: true``);
 8. the next search round.
 
 Sharing the search budget: every searchable method first gets ``min_search_trials``
@@ -186,11 +186,14 @@ class Planner:
         plan = self._confirmation(taken)
         if plan is not None:
             return plan
-        if live:
+        if live - {Stage.LADDER}:
             return None  # the round's claims are still coming in
-        plan = self._start_verification() or self._ladder(taken)
+        # A ladder's rungs run side by side; a verification starts once nothing runs.
+        plan = (None if live else self._start_verification()) or self._ladder(taken)
         if plan is not None:
             return plan
+        if live:
+            return None  # the ladder's last rungs are running: its laws come first
         plan = self._search(planned, reserve=True)
         if plan is not None:
             self.round_end = self.book.searched() + self.round_size
