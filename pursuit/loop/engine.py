@@ -124,6 +124,7 @@ class Engine:
         self._last_view = 0.0
         self._last_sync = self._last_reap = time.monotonic()
         self._synced_to = 0.0  # the store's clock: what others finished before it is read
+        self._running_elsewhere = 0  # the goal's trials other engines run, at the last read
 
     # ----------------------------------------------------------------- running
     def run(self) -> Summary:
@@ -145,6 +146,11 @@ class Engine:
                 self.journal.flush()
                 self._view()
                 if not self.book.live and not planned:
+                    if self.claims.reached and self._running_elsewhere:
+                        # Others' trials still run: their verifications may have begun
+                        # before ours. Judge once they land, so that every engine on the
+                        # goal names the claim the leaderboard names.
+                        continue
                     stop, reason = self._why_stopped()
                     break
         except BaseException as error:
@@ -337,8 +343,12 @@ class Engine:
             self._rejudge()
 
     def _count_others(self) -> None:
-        """The goal's trials in the store that this engine has not read: others' running."""
-        self.budget.elsewhere = max(0, self.journal.count() - len(self.book))
+        """The goal's trials in the store that this engine has not read (others'
+        running, counted in the budget), and how many run elsewhere."""
+        counts = self.journal.counts()
+        self.budget.elsewhere = max(0, sum(counts.values()) - len(self.book))
+        self._running_elsewhere = max(0, counts.get(TrialState.RUNNING, 0)
+                                      - len(self.book.live))
 
     def _learn(self, trial: TrialRecord) -> bool:
         """Add another engine's trial to the record (and, finished, to the search);

@@ -132,9 +132,9 @@ class Journal:
         return self.store.trial_page(self.goal_id, states={TrialState.PREEMPTED},
                                      limit=10_000)
 
-    def count(self) -> int:
-        """Every trial of the goal in the store, whichever engine made it."""
-        return sum(self.store.trial_counts(self.goal_id).values())
+    def counts(self) -> dict[TrialState, int]:
+        """The goal's trials in the store by state, whichever engine made them."""
+        return self.store.trial_counts(self.goal_id)
 
     def past(self, metric: str, with_curves: bool
              ) -> tuple[list[TrialRecord], dict[int, dict[int, float]]]:
