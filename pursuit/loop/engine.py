@@ -189,9 +189,12 @@ class Engine:
         return how many were planned. A plan another engine on the goal made first is
         not run here, and still counts: the planner has more to do, and says so next."""
         plans: list[Plan] = []
-        if self.executor.busy() < self.executor.slots and \
-                self.budget.trials_left() <= NEAR_THE_END * self.executor.slots:
-            self._count_others()  # the last trials of a shared budget: count them afresh
+        if self.goal.budget.max_trials and self.executor.busy() < self.executor.slots and (
+                self._running_elsewhere or
+                self.budget.trials_left() <= NEAR_THE_END * self.executor.slots):
+            # A shared trial budget, or the last trials of one: count the store's afresh
+            # (read once a second, others' trials may be many since).
+            self._count_others()
         while self.executor.busy() + len(plans) < self.executor.slots:
             plan = self.planner.next(plans)
             if plan is None:
