@@ -1,5 +1,7 @@
 import os
+import time
 import uuid
+from pathlib import Path
 
 import pytest
 
@@ -52,3 +54,20 @@ def sql_url(request, tmp_path):
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'pursuit.db'}"
     return postgres_url()
+
+
+def alive(pid):
+    """Whether the process runs (a zombie waiting to be reaped does not)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except FileNotFoundError:
+        return False
+    return fields[0] != "Z"
+
+
+def wait_gone(pids, seconds=5.0):
+    """The pids still alive after waiting up to ``seconds`` for them to end."""
+    deadline = time.monotonic() + seconds
+    while any(alive(pid) for pid in pids) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return [pid for pid in pids if alive(pid)]

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import optuna
 import pytest
+from conftest import wait_gone
 
 import pursuit
 from pursuit import Goal, Policy
@@ -87,22 +88,6 @@ class Recorder:
 def results(url):
     with pursuit.open(url) as opened:
         return opened.results()
-
-
-def alive(pid):
-    """Whether the process runs (a zombie waiting to be reaped does not)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except FileNotFoundError:
-        return False
-    return fields[0] != "Z"
-
-
-def wait_gone(pids, seconds=10.0):
-    deadline = time.monotonic() + seconds
-    while any(alive(pid) for pid in pids) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    return [pid for pid in pids if alive(pid)]
 
 
 def running_pids(folder):
@@ -395,7 +380,7 @@ def test_an_engine_interrupted_stopped_or_killed_resumes_losing_and_repeating_no
             _, err = engine.communicate(timeout=60)
             assert engine.returncode == status, err
             assert "Traceback" not in err
-            assert not wait_gone(running_pids(tmp_path)), f"a task outlived {how.name}"
+            assert not wait_gone(running_pids(tmp_path), seconds=10), f"a task outlived {how.name}"
             now = {t.id: t for t in trials()}
             for trial_id, before in seen.items():  # nothing finished is lost or changed
                 assert (now[trial_id].state, now[trial_id].attempt, now[trial_id].values) == \

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import wait_gone
 
 import pursuit
 from pursuit.store import open_store
@@ -52,22 +53,6 @@ def wait_until_napping(tmp_path, engine, count):
         assert time.monotonic() < deadline, "the trials never started"
         time.sleep(0.05)
     return [int(path.name.split("-")[1]) for path in tmp_path.rglob("napping-*")]
-
-
-def alive(pid):
-    """Whether the process runs (a zombie waiting to be reaped does not)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except FileNotFoundError:
-        return False
-    return fields[0] != "Z"
-
-
-def wait_gone(pids, seconds=5.0):
-    deadline = time.monotonic() + seconds
-    while any(alive(pid) for pid in pids) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    return [pid for pid in pids if alive(pid)]
 
 
 def trials_and_run_state(db):
